@@ -1,0 +1,43 @@
+/**
+ * Does a reduced encoder window (audio_ctx sized to the segment) cost accuracy? Transcribes every
+ * shared clip with the full 30 s window and with audio_ctx = "auto", beam 5, and prints WER and time.
+ *   node --import tsx bench/audio-ctx.ts [--threads N]
+ */
+import os from 'node:os';
+import { decodeAudioFile } from '../engine/audio/wav.js';
+import { corpusWer } from '../engine/wer.js';
+import { createLocalWorkers } from '../engine/whisper/local-workers.js';
+import { WorkerPool } from '../engine/whisper/pool.js';
+import type { TranscribeOptions } from '../engine/whisper/types.js';
+import { ensureEngine } from '../server/commands/build-engine.js';
+import { clips, REAL_MODEL } from '../test/helpers/assets.js';
+
+const threads = Number(process.argv[process.argv.indexOf('--threads') + 1]) || os.availableParallelism();
+const engine = await ensureEngine({ cuda: false });
+const pool = new WorkerPool(createLocalWorkers({ binary: engine.binary, model: REAL_MODEL, count: 1, threads }));
+await pool.start();
+
+const rows: string[] = [];
+for (const language of ['he', 'en']) {
+  const set = await Promise.all(clips(language).map(async (c) => ({ ...c, pcm: (await decodeAudioFile(c.wav)).pcm })));
+  const variants: Array<[string, TranscribeOptions]> = [
+    ['full window, beam 5', { beamSize: 5 }],
+    ['audio_ctx auto, beam 5', { beamSize: 5, audioCtx: 'auto' }],
+    ['full window, greedy', { beamSize: 1 }],
+    ['audio_ctx auto, greedy', { beamSize: 1, audioCtx: 'auto' }],
+  ];
+  for (const [name, options] of variants) {
+    let ms = 0;
+    const pairs = [];
+    for (const clip of set) {
+      const t = await pool.transcribe(clip.pcm, { ...options, language });
+      ms += t.inferenceMs;
+      pairs.push({ reference: clip.reference ?? '', hypothesis: t.text });
+    }
+    rows.push(`| ${language} | ${name} | ${corpusWer(pairs).wer.toFixed(3)} | ${(ms / 1000).toFixed(1)} s |`);
+  }
+}
+await pool.close();
+console.log(`\n1 worker, ${threads} threads, ${REAL_MODEL.split('/').pop()}, ${os.cpus()[0].model}\n`);
+console.log('| set | decoding | WER | inference time, whole set |\n| --- | --- | --- | --- |');
+console.log(rows.join('\n'));

@@ -1,0 +1,7 @@
+#!/usr/bin/env node
+// The `kol` command. TypeScript sources run through tsx's loader, so there is no build step to forget.
+import { register } from 'tsx/esm/api';
+
+register();
+const { main } = await import('../server/cli.ts');
+await main(process.argv);

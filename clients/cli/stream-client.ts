@@ -1,0 +1,101 @@
+/**
+ * A client for the native protocol: streams PCM to /v1/stream at a given pace and collects the
+ * server's messages. Used by `kol stream`, the tests and the benchmarks alike.
+ */
+import WebSocket from 'ws';
+import type { ServerMessage } from '../../server/protocol.js';
+
+export interface StreamOptions {
+  /** ws://host:port/v1/stream?…, query parameters included. */
+  url: string;
+  /** PCM bytes in the session's encoding (default s16le 16 kHz mono). */
+  audio: Uint8Array;
+  /** Bytes per second of audio, for pacing (16 kHz s16 mono: 32000). */
+  bytesPerSecond?: number;
+  /** Audio per frame, in milliseconds. */
+  chunkMs?: number;
+  /** 1 = real time; 4 = four times faster; Infinity = as fast as the server accepts. */
+  speed?: number;
+  /** Sent as the first message, before audio. */
+  config?: Record<string, unknown>;
+  /** Send audio as base64 `audio` text messages instead of binary frames (as wscat would). */
+  asText?: boolean;
+  headers?: Record<string, string>;
+  onMessage?: (message: ServerMessage, receivedAt: number) => void;
+  /** Called when each chunk is sent, with the stream time (s) of its end. */
+  onChunkSent?: (streamSeconds: number, sentAt: number) => void;
+  signal?: AbortSignal;
+}
+
+export interface StreamResult {
+  messages: Array<{ message: ServerMessage; at: number }>;
+  finals: Array<Extract<ServerMessage, { type: 'final' }>>;
+  closeCode: number;
+  closeReason: string;
+  /** When the last audio frame was sent (performance.now()). */
+  lastAudioAt: number;
+}
+
+export function streamAudio(options: StreamOptions): Promise<StreamResult> {
+  const bytesPerSecond = options.bytesPerSecond ?? 32_000;
+  const chunkMs = options.chunkMs ?? 100;
+  const speed = options.speed ?? 1;
+  const sampleBytes = 2;
+  const chunkBytes = Math.max(sampleBytes, Math.round((bytesPerSecond * chunkMs) / 1000 / sampleBytes) * sampleBytes);
+  const messages: StreamResult['messages'] = [];
+
+  return new Promise<StreamResult>((resolve, reject) => {
+    const ws = new WebSocket(options.url, { headers: options.headers });
+    let lastAudioAt = 0;
+    let failed = false;
+    options.signal?.addEventListener('abort', () => ws.terminate(), { once: true });
+
+    ws.on('message', (data, isBinary) => {
+      if (isBinary) return;
+      const message = JSON.parse(data.toString()) as ServerMessage;
+      const at = performance.now();
+      messages.push({ message, at });
+      options.onMessage?.(message, at);
+    });
+    ws.on('error', (err) => {
+      failed = true;
+      reject(err);
+    });
+    ws.on('close', (code, reason) => {
+      if (failed) return;
+      resolve({
+        messages,
+        finals: messages.map((m) => m.message).filter((m): m is Extract<ServerMessage, { type: 'final' }> => m.type === 'final'),
+        closeCode: code,
+        closeReason: reason.toString(),
+        lastAudioAt,
+      });
+    });
+    ws.on('open', async () => {
+      try {
+        if (options.config) ws.send(JSON.stringify({ type: 'config', ...options.config }));
+        const started = performance.now();
+        for (let offset = 0; offset < options.audio.length; offset += chunkBytes) {
+          if (ws.readyState !== WebSocket.OPEN) return;
+          const chunk = options.audio.subarray(offset, offset + chunkBytes);
+          if (options.asText) ws.send(JSON.stringify({ type: 'audio', data: Buffer.from(chunk).toString('base64') }));
+          else ws.send(chunk);
+          const streamSeconds = (offset + chunk.length) / bytesPerSecond;
+          lastAudioAt = performance.now();
+          options.onChunkSent?.(streamSeconds, lastAudioAt);
+          if (Number.isFinite(speed)) {
+            const due = started + (streamSeconds * 1000) / speed;
+            const wait = due - performance.now();
+            if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+          } else if (ws.bufferedAmount > 1 << 20) {
+            // As fast as the server accepts: wait for the socket to drain.
+            while (ws.bufferedAmount > 1 << 18 && ws.readyState === WebSocket.OPEN) await new Promise((r) => setTimeout(r, 5));
+          }
+        }
+        if (ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify({ type: 'eof' }));
+      } catch (err) {
+        reject(err);
+      }
+    });
+  });
+}

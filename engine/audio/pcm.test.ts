@@ -1,0 +1,63 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { isKolError } from '../errors.js';
+import { decodePcm, type PcmEncoding } from './pcm.js';
+
+function s16(...values: number[]): Uint8Array {
+  const bytes = Buffer.alloc(values.length * 2);
+  values.forEach((v, i) => bytes.writeInt16LE(v, i * 2));
+  return bytes;
+}
+
+function f32(...values: number[]): Uint8Array {
+  const bytes = Buffer.alloc(values.length * 4);
+  values.forEach((v, i) => bytes.writeFloatLE(v, i * 4));
+  return bytes;
+}
+
+describe('decodePcm', () => {
+  test('pcm_s16le mono scales to [-1, 1)', () => {
+    assert.deepEqual([...decodePcm(s16(0, 16384, -32768, 32767, -1), { encoding: 'pcm_s16le', channels: 1 })], [0, 0.5, -1, 32767 / 32768, -1 / 32768]);
+  });
+
+  test('pcm_f32le mono passes values through', () => {
+    assert.deepEqual([...decodePcm(f32(0.25, -0.75, 1), { encoding: 'pcm_f32le', channels: 1 })], [0.25, -0.75, 1]);
+  });
+
+  test('interleaved channels are averaged', () => {
+    // L, R pairs: (0.5, -0.25) and (1, 1)
+    assert.deepEqual([...decodePcm(s16(16384, -8192, 32767, 32767), { encoding: 'pcm_s16le', channels: 2 })], [0.125, 32767 / 32768]);
+    assert.deepEqual([...decodePcm(f32(0.25, 0.5, 0.75, -1, 0, 1), { encoding: 'pcm_f32le', channels: 3 })], [0.5, 0]);
+  });
+
+  test('reads a buffer that starts at an odd byte offset', () => {
+    const backing = Buffer.alloc(1 + 8);
+    Buffer.from(f32(0.5, -0.5)).copy(backing, 1);
+    assert.deepEqual([...decodePcm(backing.subarray(1), { encoding: 'pcm_f32le', channels: 1 })], [0.5, -0.5]);
+  });
+
+  test('an empty frame decodes to no samples', () => {
+    assert.equal(decodePcm(new Uint8Array(0), { encoding: 'pcm_s16le', channels: 2 }).length, 0);
+  });
+
+  test('a frame that splits a sample is odd_pcm_length, naming its length and the multiple', () => {
+    const cases: [number, PcmEncoding, number, number][] = [
+      [3, 'pcm_s16le', 1, 2],
+      [6, 'pcm_s16le', 2, 4],
+      [12, 'pcm_f32le', 2, 8],
+      [5, 'pcm_f32le', 1, 4],
+    ];
+    for (const [length, encoding, channels, multiple] of cases) {
+      assert.throws(
+        () => decodePcm(new Uint8Array(length), { encoding, channels }),
+        (e) => isKolError(e, 'odd_pcm_length') && e.status === 400 && e.message.includes(`${length} bytes`) && e.message.includes(`multiple of ${multiple} bytes`),
+        `${length} bytes of ${encoding} × ${channels}`,
+      );
+    }
+  });
+
+  test('an unknown encoding or a bad channel count is rejected with its own code', () => {
+    assert.throws(() => decodePcm(new Uint8Array(4), { encoding: 'pcm_u8' as PcmEncoding, channels: 1 }), (e) => isKolError(e, 'unsupported_encoding') && e.message.includes('pcm_u8'));
+    assert.throws(() => decodePcm(new Uint8Array(4), { encoding: 'pcm_s16le', channels: 0 }), (e) => isKolError(e, 'invalid_config'));
+  });
+});

@@ -1,0 +1,241 @@
+/**
+ * Audio files → 16 kHz mono float32 (what the VAD and whisper take), and 16 kHz mono float32 →
+ * a 16-bit WAV (what whisper-server is sent).
+ *
+ * WAV (any rate, channel count, 8/16/24/32-bit integer, 32/64-bit float, A-law, µ-law) is decoded
+ * here: `wavefile` parses the container, the samples are read and downmixed directly. Anything
+ * else (mp3, ogg, flac, m4a, WAV with a compressed encoding…) goes through ffmpeg when it is on
+ * the PATH.
+ */
+import { spawn } from 'node:child_process';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import wavefile from 'wavefile';
+import { KolError } from '../errors.js';
+import { decodePcm } from './pcm.js';
+import { createResampler, OUTPUT_RATE } from './resample.js';
+
+export interface DecodedAudio {
+  /** Mono float32 at 16 kHz. */
+  pcm: Float32Array;
+  sampleRate: typeof OUTPUT_RATE;
+  durationS: number;
+  /** The file's own rate and channel count; null where ffmpeg decoded it and did not say. */
+  sourceRate: number | null;
+  sourceChannels: number | null;
+}
+
+export interface DecodeOptions {
+  /** The ffmpeg command or path (default "ffmpeg", looked up on the PATH). */
+  ffmpeg?: string;
+}
+
+/** Decodes a file. Rejects with `audio_empty`, `audio_unreadable` or `ffmpeg_missing`, naming the file. */
+export async function decodeAudioFile(file: string, options: DecodeOptions = {}): Promise<DecodedAudio> {
+  const name = path.basename(file);
+  let bytes: Buffer;
+  try {
+    bytes = await fs.readFile(file);
+  } catch (err) {
+    throw new KolError('audio_unreadable', `${name}: the file could not be read (${(err as NodeJS.ErrnoException).code ?? String(err)}).`, { cause: err });
+  }
+  if (bytes.length === 0) throw new KolError('audio_empty', `${name}: the file is empty.`);
+
+  let decoded: { mono: Float32Array; rate: number | null; channels: number | null };
+  if (isWav(bytes)) {
+    const wav = decodeWav(bytes, name);
+    if (wav.kind === 'pcm') {
+      decoded = { mono: await resampleAll(wav.mono, wav.rate), rate: wav.rate, channels: wav.channels };
+    } else {
+      decoded = await decodeWithFfmpeg(file, name, options.ffmpeg ?? 'ffmpeg', `A WAV file with ${wav.encoding}`);
+    }
+  } else {
+    decoded = await decodeWithFfmpeg(file, name, options.ffmpeg ?? 'ffmpeg', looksLikeAudio(bytes));
+  }
+
+  if (decoded.mono.length === 0) throw new KolError('audio_empty', `${name}: the file holds no audio samples.`);
+  return {
+    pcm: decoded.mono,
+    sampleRate: OUTPUT_RATE,
+    durationS: decoded.mono.length / OUTPUT_RATE,
+    sourceRate: decoded.rate,
+    sourceChannels: decoded.channels,
+  };
+}
+
+/** A 16 kHz mono 16-bit WAV of `pcm` (mono float32 at 16 kHz; values outside [-1, 1] are clipped). */
+export function encodeWav16k(pcm: Float32Array): Buffer {
+  const samples = new Int16Array(pcm.length);
+  for (let i = 0; i < pcm.length; i++) {
+    const s = Math.max(-1, Math.min(1, pcm[i]));
+    samples[i] = Math.round(s < 0 ? s * 32768 : s * 32767);
+  }
+  const wav = new wavefile.WaveFile();
+  wav.fromScratch(1, OUTPUT_RATE, '16', samples);
+  return Buffer.from(wav.toBuffer());
+}
+
+function isWav(bytes: Buffer): boolean {
+  const container = bytes.toString('latin1', 0, 4);
+  return (container === 'RIFF' || container === 'RIFX' || container === 'RF64') && bytes.toString('latin1', 8, 12) === 'WAVE';
+}
+
+/** The parts of wavefile's untyped `fmt` chunk object that are read here. */
+interface WavFmt {
+  audioFormat: number;
+  numChannels: number;
+  sampleRate: number;
+  bitsPerSample: number;
+  blockAlign: number;
+  subformat?: number[];
+}
+
+const WAVE_FORMAT_PCM = 1;
+const WAVE_FORMAT_IEEE_FLOAT = 3;
+const WAVE_FORMAT_ALAW = 6;
+const WAVE_FORMAT_MULAW = 7;
+const WAVE_FORMAT_EXTENSIBLE = 0xfffe;
+
+type WavDecode =
+  | { kind: 'pcm'; mono: Float32Array; rate: number; channels: number }
+  | { kind: 'needs_ffmpeg'; encoding: string };
+
+function decodeWav(bytes: Buffer, name: string): WavDecode {
+  let wav: wavefile.WaveFile;
+  try {
+    wav = new wavefile.WaveFile(bytes);
+  } catch (err) {
+    throw new KolError('audio_unreadable', `${name}: not a readable WAV file (${err instanceof Error ? err.message : String(err)}).`, { cause: err });
+  }
+  let fmt = wav.fmt as WavFmt;
+  // WAVE_FORMAT_EXTENSIBLE keeps the real format code in the first field of its sub-format GUID.
+  let format = fmt.audioFormat === WAVE_FORMAT_EXTENSIBLE && fmt.subformat ? fmt.subformat[0] : fmt.audioFormat;
+  if (format === WAVE_FORMAT_ALAW || format === WAVE_FORMAT_MULAW) {
+    if (format === WAVE_FORMAT_ALAW) wav.fromALaw();
+    else wav.fromMuLaw();
+    fmt = wav.fmt as WavFmt;
+    format = WAVE_FORMAT_PCM;
+  }
+  const read = sampleReader(format, fmt.bitsPerSample, wav.container !== 'RIFX');
+  if (!read) return { kind: 'needs_ffmpeg', encoding: `encoding ${format} at ${fmt.bitsPerSample} bits` };
+
+  const channels = fmt.numChannels;
+  const sampleBytes = fmt.bitsPerSample / 8;
+  if (channels < 1 || fmt.sampleRate < 1) throw new KolError('audio_unreadable', `${name}: the WAV header gives ${channels} channels at ${fmt.sampleRate} Hz.`);
+  const data = (wav.data as { samples: Uint8Array }).samples;
+  const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
+  // A truncated file may end mid-frame; the partial frame is dropped.
+  const frames = Math.floor(data.byteLength / (sampleBytes * channels));
+  const mono = new Float32Array(frames);
+  for (let i = 0; i < frames; i++) {
+    let sum = 0;
+    const base = i * sampleBytes * channels;
+    for (let c = 0; c < channels; c++) sum += read(view, base + c * sampleBytes);
+    mono[i] = sum / channels;
+  }
+  return { kind: 'pcm', mono, rate: fmt.sampleRate, channels };
+}
+
+type SampleReader = (view: DataView, offset: number) => number;
+
+/** Reads one sample as a float in [-1, 1], or null for an encoding not decoded here. */
+function sampleReader(format: number, bits: number, littleEndian: boolean): SampleReader | null {
+  if (format === WAVE_FORMAT_IEEE_FLOAT) {
+    if (bits === 32) return (v, o) => v.getFloat32(o, littleEndian);
+    if (bits === 64) return (v, o) => v.getFloat64(o, littleEndian);
+    return null;
+  }
+  if (format !== WAVE_FORMAT_PCM) return null;
+  switch (bits) {
+    case 8: // 8-bit WAV is unsigned, centred on 128.
+      return (v, o) => (v.getUint8(o) - 128) / 128;
+    case 16:
+      return (v, o) => v.getInt16(o, littleEndian) / 32768;
+    case 24:
+      return (v, o) => {
+        const [lo, hi] = littleEndian ? [o, o + 2] : [o + 2, o];
+        return ((v.getInt8(hi) << 16) | (v.getUint8(o + 1) << 8) | v.getUint8(lo)) / 8388608;
+      };
+    case 32:
+      return (v, o) => v.getInt32(o, littleEndian) / 2147483648;
+    default:
+      return null;
+  }
+}
+
+async function resampleAll(mono: Float32Array, rate: number): Promise<Float32Array> {
+  const resampler = await createResampler(rate);
+  try {
+    const body = resampler.process(mono);
+    const tail = resampler.flush();
+    if (tail.length === 0) return body;
+    const out = new Float32Array(body.length + tail.length);
+    out.set(body);
+    out.set(tail, body.length);
+    return out;
+  } finally {
+    resampler.close();
+  }
+}
+
+/**
+ * Whether the first bytes are the signature of an audio container ffmpeg would read: decides between
+ * "install ffmpeg" and "this is not audio" when ffmpeg is absent. Returns what it is, for the message.
+ */
+function looksLikeAudio(bytes: Buffer): string | null {
+  const ascii = (start: number, end: number) => bytes.toString('latin1', start, end);
+  if (ascii(0, 3) === 'ID3' || (bytes[0] === 0xff && (bytes[1] & 0xe0) === 0xe0)) return 'MP3/AAC audio';
+  if (ascii(0, 4) === 'OggS') return 'Ogg audio';
+  if (ascii(0, 4) === 'fLaC') return 'FLAC audio';
+  if (ascii(4, 8) === 'ftyp') return 'MP4/M4A audio';
+  if (bytes.length >= 4 && bytes.readUInt32BE(0) === 0x1a45dfa3) return 'WebM/Matroska audio';
+  if (ascii(0, 4) === 'FORM' && ['AIFF', 'AIFC'].includes(ascii(8, 12))) return 'AIFF audio';
+  if (ascii(0, 5) === '#!AMR') return 'AMR audio';
+  if (ascii(0, 4) === 'caff') return 'CAF audio';
+  if (bytes.toString('hex', 0, 8) === '3026b2758e66cf11') return 'WMA audio';
+  return null;
+}
+
+/** Decodes through ffmpeg to f32le 16 kHz mono. `format` names what the file seems to be, for errors. */
+async function decodeWithFfmpeg(
+  file: string,
+  name: string,
+  ffmpeg: string,
+  format: string | null,
+): Promise<{ mono: Float32Array; rate: number | null; channels: number | null }> {
+  // rematrix_maxval 1 normalises the downmix: stereo is averaged as in the WAV path (ffmpeg's
+  // default sums each channel at -3 dB, which raises dual-mono speech by 3 dB and can clip).
+  const args = ['-nostdin', '-hide_banner', '-nostats', '-i', file, '-vn', '-f', 'f32le', '-ac', '1', '-ar', String(OUTPUT_RATE), '-rematrix_maxval', '1', '-'];
+  const result = await new Promise<{ code: number | null; stdout: Buffer; stderr: string } | 'missing'>((resolve, reject) => {
+    const child = spawn(ffmpeg, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const out: Buffer[] = [];
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => out.push(chunk));
+    // Keep the end of stderr only: that is where ffmpeg says what went wrong.
+    child.stderr.on('data', (chunk: Buffer) => (stderr = (stderr + chunk.toString('utf8')).slice(-8192)));
+    child.on('error', (err: NodeJS.ErrnoException) => (err.code === 'ENOENT' ? resolve('missing') : reject(err)));
+    child.on('close', (code) => resolve({ code, stdout: Buffer.concat(out), stderr }));
+  });
+
+  if (result === 'missing') {
+    if (format === null) throw new KolError('audio_unreadable', `${name}: not a WAV file or any audio format recognised here.`);
+    throw new KolError('ffmpeg_missing', `${name}: ${format} needs ffmpeg, which was not found on the PATH; install ffmpeg or convert the file to WAV.`);
+  }
+  if (result.code !== 0) {
+    const reason = result.stderr.trim().split('\n').at(-1) ?? '';
+    throw new KolError('audio_unreadable', `${name}: ffmpeg could not decode it${reason ? ` (${reason})` : ''}.`);
+  }
+  const whole = result.stdout.subarray(0, result.stdout.length - (result.stdout.length % 4));
+  return { mono: decodePcm(whole, { encoding: 'pcm_f32le', channels: 1 }), ...sourceStreamInfo(result.stderr) };
+}
+
+const CHANNEL_LAYOUTS: Record<string, number> = { mono: 1, stereo: 2, '2.1': 3, '3.0': 3, quad: 4, '4.0': 4, '5.0': 5, '5.1': 6, '6.1': 7, '7.1': 8 };
+
+/** The input stream's rate and channels from ffmpeg's banner, e.g. "Audio: mp3, 44100 Hz, stereo, fltp". */
+function sourceStreamInfo(stderr: string): { rate: number | null; channels: number | null } {
+  const match = /Stream #\d+:\d+.*?: Audio: [^\n]*?(\d+) Hz, ([^,\n]+)/.exec(stderr);
+  if (!match) return { rate: null, channels: null };
+  const layout = match[2].trim().replace(/\(.*\)$/, '');
+  const counted = /^(\d+) channels/.exec(layout);
+  return { rate: Number(match[1]), channels: counted ? Number(counted[1]) : (CHANNEL_LAYOUTS[layout] ?? null) };
+}

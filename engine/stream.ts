@@ -1,0 +1,329 @@
+/**
+ * One live audio stream through the whole pipeline:
+ *   PCM bytes → float32 mono → 16 kHz → 512-sample frames → Silero VAD → segmenter
+ *   → partials (greedy, while speech goes on) and finals (beam search, once per segment) via the scheduler
+ *   → typed speech events, finals in segment order.
+ * Knows nothing of WebSockets: the server's session turns these events into protocol messages.
+ */
+import { EventEmitter } from 'node:events';
+import { decodePcm, type PcmEncoding } from './audio/pcm.js';
+import { createResampler, type Resampler } from './audio/resample.js';
+import { KolError, toKolError } from './errors.js';
+import { FrameChunker } from './vad/frames.js';
+import { Segmenter, DEFAULT_SEGMENTER_OPTIONS, type SegmenterEvent } from './vad/segmenter.js';
+import type { SileroVad, VadStream } from './vad/silero.js';
+import type { Scheduler } from './scheduler.js';
+import { assessTranscript } from './transcript-guard.js';
+import { splitStable } from './partial-agreement.js';
+import { WHISPER_SAMPLE_RATE, type TranscribeOptions, type Transcript, type TranscriptWord } from './whisper/types.js';
+
+export interface StreamSettings {
+  sampleRate: number;
+  encoding: PcmEncoding;
+  channels: number;
+  language: string;
+  partials: boolean;
+  /** Silence (ms) that ends a segment. */
+  endpointMs: number;
+  /** A fixed prompt (glossary, names); the previous final is appended to it. */
+  prompt: string;
+}
+
+/** Server-wide decoding choices; see README "Tuning" for the measurements behind the defaults. */
+export interface StreamTuning {
+  finalBeamSize: number;
+  /** Encoder context for finals: undefined = the full 30 s window; "auto" = sized to the segment. */
+  finalAudioCtx: 'auto' | undefined;
+  /** New audio (s) between two partials of one segment. */
+  partialIntervalS: number;
+  /** A segment must be this long (s) before its first partial. */
+  firstPartialS: number;
+  /** Give the previous final to the model as context for the next. */
+  promptWithPreviousFinal: boolean;
+}
+
+export const DEFAULT_TUNING: StreamTuning = {
+  finalBeamSize: 5,
+  finalAudioCtx: undefined,
+  partialIntervalS: 0.5,
+  firstPartialS: 0.5,
+  promptWithPreviousFinal: true,
+};
+
+export type SegmentEndReason = 'silence' | 'max_length' | 'flush' | 'eof';
+
+export type SpeechEvent =
+  | { type: 'speech_start'; segmentId: number; start: number }
+  | { type: 'partial'; segmentId: number; text: string; stable: string; unstable: string; start: number }
+  | {
+      type: 'final';
+      segmentId: number;
+      text: string;
+      start: number;
+      end: number;
+      words: TranscriptWord[];
+      reason: SegmentEndReason;
+      /** From receiving the last audio of the speech to this event. */
+      latencyMs: number;
+      queueMs: number;
+      inferenceMs: number;
+      /** Set when the model's text was withheld: it heard no speech, or it looped. */
+      discarded?: 'no_speech' | 'repetition' | 'too_short';
+    }
+  | { type: 'error'; error: KolError };
+
+export interface StreamDeps {
+  sessionId: string;
+  vad: SileroVad;
+  scheduler: Scheduler;
+  tuning?: Partial<StreamTuning>;
+}
+
+/** A frame handed to the VAD pump, or a marker that must be handled in order after the frames before it. */
+type PumpItem = { kind: 'frame'; frame: Float32Array } | { kind: 'flush' } | { kind: 'eof' };
+
+/** How long the arrival times of received audio are remembered, for the latency figure. */
+const ARRIVAL_HISTORY_FRAMES = 4000;
+
+export class SpeechStream extends EventEmitter<{ event: [SpeechEvent] }> {
+  readonly sessionId: string;
+  readonly settings: StreamSettings;
+  private readonly tuning: StreamTuning;
+  private readonly scheduler: Scheduler;
+  private readonly resampler: Resampler;
+  private readonly vadStream: VadStream;
+  private readonly chunker = new FrameChunker();
+  private readonly segmenter: Segmenter;
+
+  private readonly queue: PumpItem[] = [];
+  private pumping = false;
+  private drained: (() => void) | null = null;
+  private ended = false;
+  private closed = false;
+
+  /** Samples of 16 kHz audio received so far, and when (wall clock) each frame's audio arrived. */
+  private receivedSamples = 0;
+  private readonly arrivals: Array<{ endSample: number; at: number }> = [];
+
+  private openSegmentId: number | null = null;
+  private samplesAtLastPartial = 0;
+  private lastPartialWords: string[] = [];
+  private previousFinal = '';
+  private finalsInFlight: Promise<void> = Promise.resolve();
+  private finalsSent = 0;
+
+  private constructor(settings: StreamSettings, deps: StreamDeps, resampler: Resampler) {
+    super();
+    this.sessionId = deps.sessionId;
+    this.settings = settings;
+    this.tuning = { ...DEFAULT_TUNING, ...deps.tuning };
+    this.scheduler = deps.scheduler;
+    this.resampler = resampler;
+    this.vadStream = deps.vad.createStream();
+    this.segmenter = new Segmenter({ ...DEFAULT_SEGMENTER_OPTIONS, endpointMs: settings.endpointMs });
+  }
+
+  static async create(settings: StreamSettings, deps: StreamDeps): Promise<SpeechStream> {
+    const resampler = await createResampler(settings.sampleRate);
+    return new SpeechStream(settings, deps, resampler);
+  }
+
+  get segmentsFinalized(): number {
+    return this.finalsSent;
+  }
+
+  /** Audio received so far, in seconds of the stream. */
+  get receivedSeconds(): number {
+    return this.receivedSamples / WHISPER_SAMPLE_RATE;
+  }
+
+  /** Takes one chunk of client PCM. Throws a KolError (odd_pcm_length, session_ended) for bad input. */
+  pushPcm(bytes: Uint8Array): void {
+    if (this.ended || this.closed) throw new KolError('session_ended');
+    const samples = decodePcm(bytes, { encoding: this.settings.encoding, channels: this.settings.channels });
+    this.pushSamples(this.resampler.process(samples));
+  }
+
+  /** Finalizes the current speech now (the client's `flush`). */
+  flush(): void {
+    if (this.ended || this.closed) return;
+    this.enqueue({ kind: 'flush' });
+  }
+
+  /** Ends the stream: resolves once every pending final has been emitted. */
+  async end(): Promise<void> {
+    if (!this.ended && !this.closed) {
+      this.ended = true;
+      this.pushSamples(this.resampler.flush());
+      const tail = this.chunker.flushPadded();
+      if (tail) this.enqueue({ kind: 'frame', frame: tail });
+      this.enqueue({ kind: 'eof' });
+    }
+    await this.idle();
+    await this.finalsInFlight;
+  }
+
+  /** Stops at once: pending work is cancelled, nothing more is emitted. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.queue.length = 0;
+    this.scheduler.cancelSession(this.sessionId);
+    this.resampler.close();
+    this.drained?.();
+  }
+
+  private pushSamples(samples: Float32Array): void {
+    if (samples.length === 0) return;
+    const at = performance.now();
+    for (const frame of this.chunker.push(samples)) {
+      this.receivedSamples += frame.length;
+      this.arrivals.push({ endSample: this.receivedSamples, at });
+      if (this.arrivals.length > ARRIVAL_HISTORY_FRAMES) this.arrivals.shift();
+      this.enqueue({ kind: 'frame', frame });
+    }
+  }
+
+  private enqueue(item: PumpItem): void {
+    this.queue.push(item);
+    if (!this.pumping) void this.pump();
+  }
+
+  private idle(): Promise<void> {
+    if (!this.pumping && this.queue.length === 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      this.drained = resolve;
+    });
+  }
+
+  /** Runs frames through the VAD strictly in order, one at a time (the VAD batches across streams). */
+  private async pump(): Promise<void> {
+    this.pumping = true;
+    try {
+      while (this.queue.length > 0 && !this.closed) {
+        const item = this.queue.shift()!;
+        if (item.kind === 'frame') {
+          const probability = await this.vadStream.process(item.frame);
+          if (this.closed) break;
+          this.handle(this.segmenter.push(item.frame, probability));
+          this.maybeRequestPartial();
+        } else if (item.kind === 'flush') {
+          this.handle(this.segmenter.flush());
+        } else {
+          this.handle(this.segmenter.end());
+        }
+      }
+    } catch (err) {
+      this.emit('event', { type: 'error', error: toKolError(err) });
+    } finally {
+      this.pumping = false;
+      const drained = this.drained;
+      this.drained = null;
+      drained?.();
+    }
+  }
+
+  private handle(events: SegmenterEvent[]): void {
+    for (const event of events) {
+      if (event.type === 'speech_start') {
+        this.openSegmentId = event.segmentId;
+        this.samplesAtLastPartial = this.receivedSamples;
+        this.lastPartialWords = [];
+        this.emit('event', { type: 'speech_start', segmentId: event.segmentId, start: event.startSample / WHISPER_SAMPLE_RATE });
+      } else {
+        if (this.openSegmentId === event.segmentId) this.openSegmentId = null;
+        this.scheduler.cancelPartials(this.sessionId);
+        this.requestFinal(event);
+      }
+    }
+  }
+
+  private maybeRequestPartial(): void {
+    if (!this.settings.partials || this.openSegmentId === null) return;
+    const open = this.segmenter.openSegment();
+    if (!open) return;
+    const newAudio = this.receivedSamples - this.samplesAtLastPartial;
+    if (newAudio < this.tuning.partialIntervalS * WHISPER_SAMPLE_RATE) return;
+    if (open.audio.length < this.tuning.firstPartialS * WHISPER_SAMPLE_RATE) return;
+    this.samplesAtLastPartial = this.receivedSamples;
+    const segmentId = open.segmentId;
+    const options: TranscribeOptions = { language: this.settings.language, beamSize: 1, audioCtx: 'auto', temperatureFallback: false, prompt: this.promptText() };
+    void this.scheduler.submitPartial(this.sessionId, open.audio, options).then((transcript) => {
+      // A partial that lands after its segment closed would move the caption backwards: drop it.
+      if (!transcript || this.closed || this.openSegmentId !== segmentId) return;
+      const verdict = assessTranscript(transcript);
+      if (verdict.discarded) return;
+      const words = verdict.text.split(/\s+/).filter(Boolean);
+      const { stable, unstable } = splitStable(this.lastPartialWords, words);
+      this.lastPartialWords = words;
+      this.emit('event', { type: 'partial', segmentId, text: verdict.text, stable, unstable, start: open.startSample / WHISPER_SAMPLE_RATE });
+    });
+  }
+
+  private requestFinal(event: Extract<SegmenterEvent, { type: 'segment_end' }>): void {
+    const speechEndAt = this.arrivalOf(event.speechEndSample);
+    const closedAt = performance.now();
+    const start = event.startSample / WHISPER_SAMPLE_RATE;
+    const end = event.endSample / WHISPER_SAMPLE_RATE;
+    const base = { type: 'final' as const, segmentId: event.segmentId, start, end, reason: event.reason };
+
+    let result: Promise<Transcript | KolError | null>;
+    if (event.audio.length < WHISPER_SAMPLE_RATE / 10) {
+      result = Promise.resolve(null);
+    } else {
+      const options: TranscribeOptions = {
+        language: this.settings.language,
+        beamSize: this.tuning.finalBeamSize,
+        audioCtx: this.tuning.finalAudioCtx,
+        prompt: this.promptText(),
+      };
+      result = this.scheduler.submitFinal(this.sessionId, event.audio, options).catch((err: unknown) => toKolError(err));
+    }
+    // Finals run in parallel but are emitted in segment order.
+    this.finalsInFlight = this.finalsInFlight.then(async () => {
+      const outcome = await result;
+      if (this.closed) return;
+      if (outcome instanceof KolError) {
+        if (outcome.code !== 'transcription_aborted') this.emit('event', { type: 'error', error: outcome });
+        return;
+      }
+      const latencyMs = Math.round(performance.now() - speechEndAt);
+      this.finalsSent++;
+      if (outcome === null) {
+        this.emit('event', { ...base, text: '', words: [], latencyMs, queueMs: 0, inferenceMs: 0, discarded: 'too_short' });
+        return;
+      }
+      const verdict = assessTranscript(outcome);
+      if (!verdict.discarded) this.previousFinal = verdict.text;
+      const words = verdict.discarded
+        ? []
+        : outcome.segments.flatMap((s) => s.words).map((w) => ({ ...w, start: round(start + w.start), end: round(start + w.end) }));
+      this.emit('event', {
+        ...base,
+        text: verdict.discarded ? '' : verdict.text,
+        words,
+        latencyMs,
+        // Time between closing the segment and sending its final that was not inference: queueing.
+        queueMs: Math.max(0, Math.round(performance.now() - closedAt - outcome.inferenceMs)),
+        inferenceMs: Math.round(outcome.inferenceMs),
+        ...(verdict.discarded ? { discarded: verdict.discarded } : {}),
+      });
+    });
+  }
+
+  private promptText(): string {
+    const previous = this.tuning.promptWithPreviousFinal ? this.previousFinal : '';
+    // Whisper takes at most 224 prompt tokens; the last ~200 characters carry the useful context.
+    return [this.settings.prompt, previous.slice(-200)].filter(Boolean).join(' ');
+  }
+
+  /** When the audio holding `sample` arrived (wall clock), for the latency figure. */
+  private arrivalOf(sample: number): number {
+    for (const entry of this.arrivals) if (entry.endSample >= sample) return entry.at;
+    return this.arrivals.at(-1)?.at ?? performance.now();
+  }
+}
+
+function round(seconds: number): number {
+  return Math.round(seconds * 1000) / 1000;
+}

@@ -1,0 +1,47 @@
+/**
+ * Decides whether a transcript is fit to show: whisper invents text for silence and noise, and can
+ * fall into a loop repeating a phrase. Such text is withheld rather than sent.
+ */
+import { deflateSync } from 'node:zlib';
+import type { Transcript } from './whisper/types.js';
+
+/** whisper's own thresholds (openai/whisper transcribe.py): no_speech_prob > 0.6 with avg_logprob < -1. */
+const NO_SPEECH_PROB = 0.6;
+const LOW_LOGPROB = -1;
+/** Text that compresses better than this is repetitive (whisper uses 2.4 for its fallback). */
+const MAX_COMPRESSION_RATIO = 2.4;
+/** An n-gram (1–6 words) repeated this many times in a row is a loop. */
+const MAX_REPEATS = 4;
+
+export type Verdict = { text: string; discarded: false } | { text: ''; discarded: 'no_speech' | 'repetition' };
+
+export function assessTranscript(transcript: Transcript): Verdict {
+  const text = transcript.text.trim();
+  if (text.length === 0) return { text: '', discarded: 'no_speech' };
+  const segments = transcript.segments.filter((s) => s.text.trim().length > 0);
+  if (segments.length > 0 && segments.every((s) => s.noSpeechProb > NO_SPEECH_PROB && s.avgLogprob < LOW_LOGPROB)) {
+    return { text: '', discarded: 'no_speech' };
+  }
+  if (/^[\s\p{P}\p{S}]*$/u.test(text)) return { text: '', discarded: 'no_speech' };
+  if (isRepetitive(text)) return { text: '', discarded: 'repetition' };
+  return { text, discarded: false };
+}
+
+export function isRepetitive(text: string): boolean {
+  const bytes = Buffer.from(text, 'utf8');
+  if (bytes.length > 60 && bytes.length / deflateSync(bytes).length > MAX_COMPRESSION_RATIO) return true;
+  const words = text.split(/\s+/).filter(Boolean);
+  for (let n = 1; n <= 6; n++) {
+    for (let i = 0; i + n * MAX_REPEATS <= words.length; i++) {
+      let repeats = 1;
+      while (i + (repeats + 1) * n <= words.length && sameNgram(words, i, i + repeats * n, n)) repeats++;
+      if (repeats >= MAX_REPEATS) return true;
+    }
+  }
+  return false;
+}
+
+function sameNgram(words: string[], a: number, b: number, n: number): boolean {
+  for (let k = 0; k < n; k++) if (words[a + k] !== words[b + k]) return false;
+  return true;
+}

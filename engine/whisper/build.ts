@@ -1,0 +1,216 @@
+/**
+ * Builds whisper.cpp's `whisper-server` from source into a cache folder keyed by source version and
+ * build flags, so the second call is instant. The pinned source is whisper.cpp 1.9.1 as carried by the
+ * npm package nodejs-whisper@0.3.1; WHISPER_CPP_SRC points at another tree (e.g. a newer git tag).
+ */
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import { createRequire } from 'node:module';
+import os from 'node:os';
+import path from 'node:path';
+import { execa, type ResultPromise } from 'execa';
+import { KolError } from '../errors.js';
+import { cacheDir } from '../paths.js';
+
+/** Default CUDA architectures: 86 = RTX 30xx/A10, 89 = RTX 40xx/L4, 90 = H100/H200. */
+export const DEFAULT_CUDA_ARCHS = ['86', '89', '90'];
+
+export interface BuildOptions {
+  /** Build with CUDA. Default: when `nvcc` is on the PATH. */
+  cuda?: boolean;
+  cudaArchitectures?: string[];
+  /** whisper.cpp source tree. Default: WHISPER_CPP_SRC, else the pinned copy in nodejs-whisper. */
+  sourceDir?: string;
+  /** Parallel compile jobs. Default: the number of cores. */
+  jobs?: number;
+  /** Rebuild even when a cached binary exists. */
+  force?: boolean;
+  onProgress?: (event: BuildProgress) => void;
+}
+
+export type BuildProgress =
+  | { stage: 'cached'; binary: string }
+  | { stage: 'configure'; buildDir: string; flags: string[] }
+  | { stage: 'compile'; percent: number; line: string }
+  | { stage: 'done'; binary: string; seconds: number };
+
+export interface EngineBuild {
+  binary: string;
+  version: string;
+  cuda: boolean;
+  /** The folder the build lives in; its name carries the version and a hash of the flags. */
+  dir: string;
+}
+
+export function pinnedSourceDir(): string {
+  const require = createRequire(import.meta.url);
+  const pkg = require.resolve('nodejs-whisper/package.json');
+  return path.join(path.dirname(pkg), 'cpp', 'whisper.cpp');
+}
+
+/** Reads the version from the tree's CMakeLists.txt (`project("whisper.cpp" VERSION x.y.z)`). */
+export function sourceVersion(sourceDir: string): string {
+  const cmake = path.join(sourceDir, 'CMakeLists.txt');
+  if (!fs.existsSync(cmake)) {
+    throw new KolError('engine_source_missing', `No whisper.cpp source at ${sourceDir} (CMakeLists.txt missing). Run npm install, or set WHISPER_CPP_SRC to a whisper.cpp checkout.`);
+  }
+  const match = /project\("whisper\.cpp"\s+VERSION\s+([\d.]+)\)/.exec(fs.readFileSync(cmake, 'utf8'));
+  return match ? match[1] : 'unknown';
+}
+
+export function hasNvcc(): boolean {
+  return findOnPath('nvcc') !== null;
+}
+
+function findOnPath(command: string): string | null {
+  for (const dir of (process.env.PATH ?? '').split(path.delimiter)) {
+    const candidate = path.join(dir, command);
+    try {
+      fs.accessSync(candidate, fs.constants.X_OK);
+      return candidate;
+    } catch {
+      // not in this folder
+    }
+  }
+  return null;
+}
+
+/** The CMake flags for a build; also what the cache key hashes. */
+export function cmakeFlags(cuda: boolean, cudaArchitectures: string[]): string[] {
+  const flags = [
+    '-DCMAKE_BUILD_TYPE=Release',
+    '-DBUILD_SHARED_LIBS=OFF',
+    '-DWHISPER_BUILD_TESTS=OFF',
+    '-DWHISPER_BUILD_EXAMPLES=ON',
+    '-DWHISPER_SDL2=OFF',
+    '-DWHISPER_CURL=OFF',
+    // Portable: runs on any x86-64 with AVX2 (measured faster here than a native AVX-512 build).
+    '-DGGML_NATIVE=OFF',
+    '-DGGML_AVX=ON',
+    '-DGGML_AVX2=ON',
+    '-DGGML_FMA=ON',
+    '-DGGML_F16C=ON',
+  ];
+  if (cuda) flags.push('-DGGML_CUDA=1', `-DCMAKE_CUDA_ARCHITECTURES=${cudaArchitectures.join(';')}`);
+  return flags;
+}
+
+/** Where the build for these flags lives (whether or not it exists yet). */
+export function engineBuildDir(options: BuildOptions = {}): { dir: string; version: string; cuda: boolean; flags: string[]; sourceDir: string } {
+  const sourceDir = path.resolve(options.sourceDir ?? process.env.WHISPER_CPP_SRC ?? pinnedSourceDir());
+  const version = sourceVersion(sourceDir);
+  const cuda = options.cuda ?? hasNvcc();
+  const flags = cmakeFlags(cuda, options.cudaArchitectures ?? DEFAULT_CUDA_ARCHS);
+  // A non-pinned tree may carry local changes under the same version: its path joins the key.
+  const key = createHash('sha256').update(JSON.stringify({ flags, sourceDir, arch: os.arch() })).digest('hex').slice(0, 10);
+  const dir = path.join(cacheDir(), 'engine', `whisper.cpp-${version}-${cuda ? 'cuda' : 'cpu'}-${key}`);
+  return { dir, version, cuda, flags, sourceDir };
+}
+
+export function binaryPath(buildDir: string, name = 'whisper-server'): string {
+  return path.join(buildDir, 'bin', name);
+}
+
+/** Returns the cached build when present, else compiles it (one build at a time per machine). */
+export async function buildEngine(options: BuildOptions = {}): Promise<EngineBuild> {
+  const { dir, version, cuda, flags, sourceDir } = engineBuildDir(options);
+  const binary = binaryPath(dir);
+  const report = options.onProgress ?? (() => {});
+  if (!options.force && fs.existsSync(binary)) {
+    report({ stage: 'cached', binary });
+    return { binary, version, cuda, dir };
+  }
+  checkBuildTools(cuda);
+
+  fs.mkdirSync(path.dirname(dir), { recursive: true });
+  const release = await acquireLock(`${dir}.lock`);
+  try {
+    // Another process may have finished the same build while we waited for the lock.
+    if (!options.force && fs.existsSync(binary)) {
+      report({ stage: 'cached', binary });
+      return { binary, version, cuda, dir };
+    }
+    const started = Date.now();
+    const work = `${dir}.build-${process.pid}`;
+    fs.rmSync(work, { recursive: true, force: true });
+    report({ stage: 'configure', buildDir: work, flags });
+    await runLogged(execa('cmake', ['-S', sourceDir, '-B', work, ...flags], { all: true }), report, 'configure');
+    const jobs = String(options.jobs ?? os.availableParallelism());
+    const targets = ['whisper-server'];
+    await runLogged(execa('cmake', ['--build', work, '--config', 'Release', '-j', jobs, '--target', ...targets], { all: true }), report, 'compile');
+
+    // Keep only the binaries: the object files are ~100 MB we never need again.
+    const staged = `${dir}.staged-${process.pid}`;
+    fs.rmSync(staged, { recursive: true, force: true });
+    fs.mkdirSync(path.join(staged, 'bin'), { recursive: true });
+    for (const name of targets) fs.copyFileSync(binaryPath(work, name), binaryPath(staged, name));
+    fs.writeFileSync(path.join(staged, 'build.json'), JSON.stringify({ version, cuda, flags, sourceDir, builtAt: new Date().toISOString() }, null, 2));
+    fs.rmSync(dir, { recursive: true, force: true });
+    fs.renameSync(staged, dir);
+    fs.rmSync(work, { recursive: true, force: true });
+    report({ stage: 'done', binary, seconds: (Date.now() - started) / 1000 });
+    return { binary, version, cuda, dir };
+  } finally {
+    release();
+  }
+}
+
+function checkBuildTools(cuda: boolean): void {
+  const needed: Array<[string, string]> = [
+    ['cmake', 'cmake (Debian/Ubuntu: apt-get install cmake; macOS: brew install cmake)'],
+    ['c++', 'a C++ compiler (Debian/Ubuntu: apt-get install build-essential; macOS: xcode-select --install)'],
+    ['cc', 'a C compiler (Debian/Ubuntu: apt-get install build-essential)'],
+  ];
+  if (cuda) needed.push(['nvcc', 'the CUDA toolkit (nvcc), or build for CPU without --cuda']);
+  const missing = needed.filter(([cmd]) => findOnPath(cmd) === null);
+  if (missing.length > 0) {
+    throw new KolError('build_tool_missing', `Building whisper.cpp needs ${missing.map(([, what]) => what).join('; ')}. Install it and run \`kol build-engine\` again.`);
+  }
+}
+
+async function runLogged(child: ResultPromise<{ all: true }>, report: (e: BuildProgress) => void, stage: 'configure' | 'compile'): Promise<void> {
+  const tail: string[] = [];
+  child.all?.setEncoding('utf8');
+  let pending = '';
+  child.all?.on('data', (chunk: string) => {
+    pending += chunk;
+    const lines = pending.split('\n');
+    pending = lines.pop() ?? '';
+    for (const line of lines) {
+      tail.push(line);
+      if (tail.length > 40) tail.shift();
+      const pct = /^\[\s*(\d+)%\]/.exec(line);
+      if (stage === 'compile' && pct) report({ stage: 'compile', percent: Number(pct[1]), line: line.trim() });
+    }
+  });
+  try {
+    await child;
+  } catch (err) {
+    throw new KolError('build_failed', `whisper.cpp ${stage} failed. Last output:\n${tail.join('\n')}`, { cause: err });
+  }
+}
+
+/** A lock folder (mkdir is atomic). A lock left by a dead process is taken over. */
+async function acquireLock(lockDir: string): Promise<() => void> {
+  for (;;) {
+    try {
+      fs.mkdirSync(lockDir);
+      fs.writeFileSync(path.join(lockDir, 'pid'), String(process.pid));
+      return () => fs.rmSync(lockDir, { recursive: true, force: true });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      const owner = Number(fs.readFileSync(path.join(lockDir, 'pid'), { encoding: 'utf8', flag: 'a+' }) || 0);
+      if (owner && !isAlive(owner)) fs.rmSync(lockDir, { recursive: true, force: true });
+      else await new Promise((resolve) => setTimeout(resolve, 500));
+    }
+  }
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,237 @@
+/**
+ * A pool of whisper-server workers behind one `transcribe()`. whisper-server runs one inference at a
+ * time, so the pool hands each worker one request at a time from a FIFO queue. A crashed or hung
+ * worker is restarted with backoff and its request retried once on the next free worker.
+ */
+import { EventEmitter } from 'node:events';
+import { KolError, toKolError } from '../errors.js';
+import { log } from '../log.js';
+import { WHISPER_SAMPLE_RATE, type TranscribeOptions, type Transcriber, type Transcript } from './types.js';
+import { requestInference } from './client.js';
+import type { WorkerHandle } from './worker.js';
+
+/** whisper.cpp refuses audio under 100 ms. */
+export const MIN_AUDIO_SAMPLES = WHISPER_SAMPLE_RATE / 10;
+const RESTART_BACKOFF_MS = [200, 500, 1000, 2000, 5000, 10_000];
+const DEFAULT_REQUEST_TIMEOUT_MS = 60_000;
+
+export interface PoolOptions {
+  /** Time limit per request; past it the worker counts as hung, is restarted and the request retried. */
+  requestTimeoutMs?: number;
+}
+
+export interface WorkerStats {
+  id: string;
+  url: string;
+  state: 'ready' | 'busy' | 'starting' | 'restarting' | 'stopped';
+  requests: number;
+  failures: number;
+  restarts: number;
+  busyMs: number;
+}
+
+export interface PoolStats {
+  queueDepth: number;
+  readyWorkers: number;
+  idleWorkers: number;
+  workers: WorkerStats[];
+}
+
+/** Emitted for every finished request, successful or not, for metrics. */
+export interface JobRecord {
+  worker: string;
+  queueWaitMs: number;
+  inferenceMs: number;
+  audioSeconds: number;
+  ok: boolean;
+  code?: string;
+}
+
+interface Job {
+  pcm: Float32Array;
+  options: TranscribeOptions;
+  signal?: AbortSignal;
+  attempts: number;
+  enqueuedAt: number;
+  resolve: (t: Transcript) => void;
+  reject: (e: KolError) => void;
+}
+
+interface Slot {
+  worker: WorkerHandle;
+  busy: boolean;
+  restarting: boolean;
+  consecutiveStartFailures: number;
+  stats: Omit<WorkerStats, 'state' | 'id' | 'url'>;
+}
+
+export class WorkerPool extends EventEmitter<{ job: [JobRecord]; restart: [workerId: string]; idle: [] }> implements Transcriber {
+  private readonly slots: Slot[];
+  private readonly queue: Job[] = [];
+  private readonly requestTimeoutMs: number;
+  private closed = false;
+
+  constructor(workers: WorkerHandle[], options: PoolOptions = {}) {
+    super();
+    this.requestTimeoutMs = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
+    this.slots = workers.map((worker) => ({ worker, busy: false, restarting: false, consecutiveStartFailures: 0, stats: { requests: 0, failures: 0, restarts: 0, busyMs: 0 } }));
+    for (const slot of this.slots) {
+      slot.worker.on('down', (reason) => {
+        log.warn({ worker: slot.worker.id, reason }, 'worker down; restarting');
+        void this.restart(slot);
+      });
+    }
+  }
+
+  /** Starts every worker. Resolves when at least one is ready; rejects with the first error if none is. */
+  async start(): Promise<void> {
+    const results = await Promise.allSettled(this.slots.map((slot) => slot.worker.start()));
+    const failures = results.flatMap((r, i) => (r.status === 'rejected' ? [[this.slots[i], toKolError(r.reason)] as const] : []));
+    if (failures.length === this.slots.length) {
+      await this.close();
+      throw failures[0][1];
+    }
+    for (const [slot, err] of failures) {
+      log.error({ worker: slot.worker.id, code: err.code, err: err.message }, 'worker failed to start; retrying in the background');
+      void this.restart(slot);
+    }
+    this.dispatch();
+  }
+
+  get size(): number {
+    return this.slots.length;
+  }
+
+  /** Workers ready and not busy: the scheduler hands out work only when this is above zero. */
+  idleCount(): number {
+    return this.slots.filter((s) => !s.busy && s.worker.state === 'ready').length;
+  }
+
+  readyCount(): number {
+    return this.slots.filter((s) => s.worker.state === 'ready').length;
+  }
+
+  stats(): PoolStats {
+    return {
+      queueDepth: this.queue.length,
+      readyWorkers: this.readyCount(),
+      idleWorkers: this.idleCount(),
+      workers: this.slots.map((s) => ({
+        id: s.worker.id,
+        url: s.worker.baseUrl,
+        state: s.restarting ? 'restarting' : s.worker.state === 'ready' ? (s.busy ? 'busy' : 'ready') : s.worker.state,
+        ...s.stats,
+      })),
+    };
+  }
+
+  transcribe(pcm: Float32Array, options: TranscribeOptions = {}, signal?: AbortSignal): Promise<Transcript> {
+    if (this.closed) return Promise.reject(new KolError('pool_closed'));
+    if (pcm.length === 0) return Promise.reject(new KolError('audio_empty'));
+    if (pcm.length < MIN_AUDIO_SAMPLES) {
+      return Promise.reject(new KolError('audio_too_short', `The audio is ${(pcm.length / WHISPER_SAMPLE_RATE).toFixed(3)} s long; whisper needs at least 0.1 s.`));
+    }
+    if (signal?.aborted) return Promise.reject(new KolError('transcription_aborted'));
+    return new Promise<Transcript>((resolve, reject) => {
+      const job: Job = { pcm, options, signal, attempts: 0, enqueuedAt: performance.now(), resolve, reject };
+      signal?.addEventListener(
+        'abort',
+        () => {
+          const at = this.queue.indexOf(job);
+          if (at >= 0) {
+            this.queue.splice(at, 1);
+            reject(new KolError('transcription_aborted'));
+          }
+        },
+        { once: true },
+      );
+      this.queue.push(job);
+      this.dispatch();
+    });
+  }
+
+  private dispatch(): void {
+    while (this.queue.length > 0) {
+      const slot = this.slots.find((s) => !s.busy && !s.restarting && s.worker.state === 'ready');
+      if (!slot) return;
+      const job = this.queue.shift()!;
+      void this.run(slot, job);
+    }
+  }
+
+  private async run(slot: Slot, job: Job): Promise<void> {
+    slot.busy = true;
+    job.attempts++;
+    const queueWaitMs = performance.now() - job.enqueuedAt;
+    const started = performance.now();
+    const timeoutMs = job.options.timeoutMs ?? this.requestTimeoutMs;
+    try {
+      const transcript = await requestInference(slot.worker.baseUrl, slot.worker.id, job.pcm, { ...job.options, timeoutMs }, job.signal);
+      slot.stats.requests++;
+      slot.consecutiveStartFailures = 0;
+      this.emit('job', { worker: slot.worker.id, queueWaitMs, inferenceMs: transcript.inferenceMs, audioSeconds: transcript.duration, ok: true });
+      job.resolve(transcript);
+    } catch (raw) {
+      const err = toKolError(raw);
+      slot.stats.failures++;
+      this.emit('job', { worker: slot.worker.id, queueWaitMs, inferenceMs: performance.now() - started, audioSeconds: job.pcm.length / WHISPER_SAMPLE_RATE, ok: false, code: err.code });
+      const workerBroken = err.code === 'worker_crashed' || err.code === 'worker_timeout';
+      if (workerBroken) {
+        log.warn({ worker: slot.worker.id, code: err.code, attempt: job.attempts }, 'request failed on a broken worker');
+        void this.restart(slot);
+      }
+      if (workerBroken && job.attempts < 2 && !this.closed) {
+        // Retry once, ahead of newer work, on whichever worker is free first (maybe the restarted one).
+        job.enqueuedAt = performance.now();
+        this.queue.unshift(job);
+      } else {
+        job.reject(err);
+      }
+    } finally {
+      slot.stats.busyMs += performance.now() - started;
+      slot.busy = false;
+      this.dispatch();
+      if (this.idleCount() > 0) this.emit('idle');
+    }
+  }
+
+  /** Brings a worker back, backing off while its starts keep failing. */
+  private async restart(slot: Slot): Promise<void> {
+    if (slot.restarting || this.closed) return;
+    slot.restarting = true;
+    try {
+      while (!this.closed) {
+        const delay = RESTART_BACKOFF_MS[Math.min(slot.consecutiveStartFailures, RESTART_BACKOFF_MS.length - 1)];
+        await new Promise((resolve) => setTimeout(resolve, delay));
+        if (this.closed) return;
+        try {
+          await slot.worker.kill();
+          await slot.worker.start();
+          slot.stats.restarts++;
+          this.emit('restart', slot.worker.id);
+          log.info({ worker: slot.worker.id, restarts: slot.stats.restarts }, 'worker restarted');
+          return;
+        } catch (raw) {
+          const err = toKolError(raw);
+          slot.consecutiveStartFailures++;
+          log.error({ worker: slot.worker.id, code: err.code, err: err.message }, 'worker restart failed');
+          if (this.readyCount() === 0) this.failQueued(new KolError('worker_unavailable', `No whisper-server worker is running: ${err.message.split('\n')[0]}`));
+        }
+      }
+    } finally {
+      slot.restarting = false;
+      this.dispatch();
+      if (this.idleCount() > 0) this.emit('idle');
+    }
+  }
+
+  private failQueued(err: KolError): void {
+    for (const job of this.queue.splice(0)) job.reject(err);
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    this.failQueued(new KolError('pool_closed'));
+    await Promise.all(this.slots.map((s) => s.worker.stop()));
+  }
+}

@@ -1,0 +1,36 @@
+#!/usr/bin/env node
+// `npm test`: builds the whisper.cpp engine once (cached, with progress), then runs every *.test.ts
+// under engine/, server/, clients/ and bench/ with node's test runner, one file at a time (the
+// tests start real whisper-server processes, and this machine may have only 2 cores).
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+process.chdir(root);
+
+const build = spawnSync(process.execPath, ['bin/kol.js', 'build-engine', '--no-cuda'], { stdio: ['ignore', 'ignore', 'inherit'] });
+if (build.status !== 0) process.exit(build.status ?? 1);
+
+function findTests(dir) {
+  if (!fs.existsSync(dir)) return [];
+  return fs.readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
+    const full = path.join(dir, entry.name);
+    if (entry.isDirectory()) return entry.name === 'node_modules' ? [] : findTests(full);
+    return entry.name.endsWith('.test.ts') ? [full] : [];
+  });
+}
+
+// Optional filters: `npm test -- engine/whisper` runs only the test files whose path contains one of them.
+const filters = process.argv.slice(2);
+const files = ['engine', 'server', 'clients', 'bench']
+  .flatMap(findTests)
+  .filter((f) => filters.length === 0 || filters.some((x) => f.includes(x)))
+  .sort();
+if (files.length === 0) {
+  console.error('no test files matched');
+  process.exit(1);
+}
+const run = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=1', '--test-reporter=spec', ...files], { stdio: 'inherit' });
+process.exit(run.status ?? 1);

@@ -1,0 +1,23 @@
+import { Command } from 'commander';
+import { isKolError } from '../engine/errors.js';
+import { register as buildEngine } from './commands/build-engine.js';
+import { register as models } from './commands/models.js';
+import { register as serve } from './commands/serve.js';
+import { register as transcribe } from './commands/transcribe.js';
+
+/** The `kol` command line: each subcommand lives in server/commands/<name>.ts. */
+export async function main(argv: string[]): Promise<void> {
+  const program = new Command('kol')
+    .description('Real-time Hebrew speech-to-text: a WebSocket streaming server over whisper.cpp')
+    .showHelpAfterError();
+  for (const register of [serve, transcribe, buildEngine, models]) register(program);
+  try {
+    await program.parseAsync(argv);
+  } catch (err) {
+    if (isKolError(err)) {
+      process.stderr.write(`kol: error [${err.code}]: ${err.message}\n`);
+      process.exit(1);
+    }
+    throw err;
+  }
+}

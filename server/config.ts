@@ -1,0 +1,186 @@
+/**
+ * The one configuration module: defaults < config file < environment < command-line flags, validated
+ * once at start with every bad value named. `kol serve --print-config` prints the result.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { z } from 'zod';
+import { KolError } from '../engine/errors.js';
+
+const csv = (value: string) => value.split(',').map((s) => s.trim()).filter(Boolean);
+
+export const serverConfigSchema = z
+  .object({
+    host: z.string().min(1),
+    port: z.number().int().min(0).max(65535),
+    /** Model name (`kol models list`) or file path; empty: the host default (GPU: ivrit-turbo, CPU: base-q8_0). */
+    model: z.string(),
+    /** A second, smaller model for partials in workers of their own; empty: partials share the final model. */
+    partialModel: z.string(),
+    /** Local whisper-server processes (0 with workerUrls: remote workers only). */
+    workers: z.number().int().min(0).max(64),
+    partialWorkers: z.number().int().min(0).max(64),
+    /** CPU threads per worker; 0 = the cores shared out between the workers. */
+    threads: z.number().int().min(0).max(256),
+    flashAttention: z.boolean(),
+    /** auto: CUDA when the engine was built with it; off: CPU; on: GPU required. */
+    gpu: z.enum(['auto', 'on', 'off']),
+    /** When the GPU is required but unusable: fall back to CPU with a warning, or refuse to start. */
+    gpuFallback: z.enum(['cpu', 'refuse']),
+    gpuDevices: z.array(z.number().int().min(0)),
+    /** Remote whisper-server base URLs (e.g. http://gpu-host:8910) added to the pool. */
+    workerUrls: z.array(z.string().url()),
+    requestTimeoutMs: z.number().int().min(1000),
+
+    // decoding
+    language: z.string().min(2),
+    endpointMs: z.number().int().min(100).max(5000),
+    partials: z.boolean(),
+    finalBeamSize: z.number().int().min(1).max(16),
+    finalAudioCtx: z.enum(['full', 'auto']),
+
+    // access and limits
+    apiKeys: z.array(z.string().min(8)),
+    apiKeysFile: z.string(),
+    allowedOrigins: z.array(z.string()),
+    maxSessions: z.number().int().min(1),
+    maxSessionsPerKey: z.number().int().min(1),
+    maxFrameBytes: z.number().int().min(1024).max(16 * 1024 * 1024),
+    maxSessionSeconds: z.number().int().min(1),
+    idleTimeoutSeconds: z.number().int().min(1),
+    maxRealtimeFactor: z.number().min(1),
+    sendBufferBytes: z.number().int().min(16 * 1024),
+    shutdownGraceSeconds: z.number().int().min(0),
+
+    redisUrl: z.string(),
+    logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
+  })
+  .strict();
+
+export type ServerConfig = z.infer<typeof serverConfigSchema>;
+
+export const DEFAULT_CONFIG: ServerConfig = {
+  host: '127.0.0.1',
+  port: 8009,
+  model: '',
+  partialModel: '',
+  workers: 2,
+  partialWorkers: 1,
+  threads: 0,
+  flashAttention: true,
+  gpu: 'auto',
+  gpuFallback: 'cpu',
+  gpuDevices: [],
+  workerUrls: [],
+  requestTimeoutMs: 60_000,
+  language: 'he',
+  endpointMs: 500,
+  partials: true,
+  finalBeamSize: 5,
+  finalAudioCtx: 'full',
+  apiKeys: [],
+  apiKeysFile: '',
+  allowedOrigins: [],
+  maxSessions: 200,
+  maxSessionsPerKey: 20,
+  maxFrameBytes: 256 * 1024,
+  maxSessionSeconds: 4 * 3600,
+  idleTimeoutSeconds: 60,
+  maxRealtimeFactor: 4,
+  sendBufferBytes: 1024 * 1024,
+  shutdownGraceSeconds: 30,
+  redisUrl: '',
+  logLevel: 'info',
+};
+
+type Key = keyof ServerConfig;
+
+/** Environment variable for each setting: KOL_ + the name in upper snake case (REDIS_URL also works). */
+export function envName(key: Key): string {
+  return `KOL_${key.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase()}`;
+}
+
+/** Turns the string form of a setting (environment, flags) into the type the schema wants. */
+function fromString(key: Key, raw: string): unknown {
+  const def = DEFAULT_CONFIG[key];
+  if (Array.isArray(def)) return key === 'gpuDevices' ? csv(raw).map(Number) : csv(raw);
+  if (typeof def === 'number') return raw.trim() === '' ? NaN : Number(raw);
+  if (typeof def === 'boolean') return ['1', 'true', 'yes', 'on'].includes(raw.toLowerCase()) ? true : ['0', 'false', 'no', 'off'].includes(raw.toLowerCase()) ? false : raw;
+  return raw;
+}
+
+export interface ConfigSources {
+  /** Path of a JSON config file; default KOL_CONFIG, else ./kol.config.json when it exists. */
+  file?: string;
+  env?: NodeJS.ProcessEnv;
+  /** Settings given on the command line (already typed or as strings). */
+  flags?: Partial<Record<Key, unknown>>;
+}
+
+export interface LoadedConfig {
+  config: ServerConfig;
+  /** Where each setting that is not a default came from, for --print-config. */
+  origin: Partial<Record<Key, string>>;
+}
+
+export function loadConfig(sources: ConfigSources = {}): LoadedConfig {
+  const env = sources.env ?? process.env;
+  const merged: Record<string, unknown> = { ...DEFAULT_CONFIG };
+  const origin: Partial<Record<Key, string>> = {};
+
+  const file = sources.file ?? env.KOL_CONFIG ?? (fs.existsSync('kol.config.json') ? 'kol.config.json' : undefined);
+  if (file) {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(fs.readFileSync(file, 'utf8'));
+    } catch (err) {
+      throw new KolError('invalid_config', `Config file ${path.resolve(file)} could not be read as JSON: ${(err as Error).message}`);
+    }
+    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new KolError('invalid_config', `Config file ${file} must hold a JSON object.`);
+    for (const [key, value] of Object.entries(parsed)) {
+      merged[key] = value;
+      origin[key as Key] = `file ${file}`;
+    }
+  }
+  for (const key of Object.keys(DEFAULT_CONFIG) as Key[]) {
+    const raw = env[envName(key)] ?? (key === 'redisUrl' ? env.REDIS_URL : undefined);
+    if (raw !== undefined) {
+      merged[key] = fromString(key, raw);
+      origin[key] = `env ${envName(key)}`;
+    }
+  }
+  for (const [key, value] of Object.entries(sources.flags ?? {})) {
+    if (value === undefined) continue;
+    merged[key] = typeof value === 'string' ? fromString(key as Key, value) : value;
+    origin[key as Key] = 'flag';
+  }
+
+  const result = serverConfigSchema.safeParse(merged);
+  if (!result.success) {
+    const problems = result.error.issues.map((issue) => {
+      if (issue.code === 'unrecognized_keys') return `unknown setting(s) ${issue.keys.join(', ')}`;
+      const key = String(issue.path[0]) as Key;
+      return `${key} (${origin[key] ?? 'default'}, ${envName(key)}): ${issue.message}, got ${JSON.stringify(merged[key])}`;
+    });
+    throw new KolError('invalid_config', `Invalid configuration:\n  - ${problems.join('\n  - ')}`);
+  }
+  const config = result.data;
+  if (config.apiKeysFile) config.apiKeys = [...config.apiKeys, ...readKeysFile(config.apiKeysFile)];
+  if (config.workers === 0 && config.workerUrls.length === 0) {
+    throw new KolError('invalid_config', 'Invalid configuration: workers is 0 and no workerUrls are given, so nothing could transcribe.');
+  }
+  return { config, origin };
+}
+
+/** One key per line; `#` starts a comment; an optional `:publish` or `:view` limits the key's scope. */
+function readKeysFile(file: string): string[] {
+  try {
+    return fs
+      .readFileSync(file, 'utf8')
+      .split('\n')
+      .map((line) => line.replace(/#.*/, '').trim())
+      .filter(Boolean);
+  } catch (err) {
+    throw new KolError('invalid_config', `API keys file ${file} could not be read: ${(err as Error).message}`);
+  }
+}

@@ -1,0 +1,307 @@
+/**
+ * The HTTP and WebSocket front: routes, access control (API keys, origins), per-session limits
+ * (frame size, real-time pace, idle time, session length), bounded send buffers, readiness, and
+ * graceful shutdown. Endpoints plug in as WebSocket routes; each drives Sessions.
+ */
+import { randomUUID } from 'node:crypto';
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { WebSocketServer, type WebSocket } from 'ws';
+import { ERROR_CATALOG, KolError, type ErrorCode } from '../engine/errors.js';
+import type { Logger } from '../engine/log.js';
+import type { Scheduler } from '../engine/scheduler.js';
+import type { StreamTuning } from '../engine/stream.js';
+import type { SileroVad } from '../engine/vad/silero.js';
+import type { ServerConfig } from './config.js';
+import { bytesPerSecond, CLOSE_CODES, errorMessage, type ServerMessage, type SessionConfig } from './protocol.js';
+import { Session } from './session.js';
+
+export type KeyScope = 'all' | 'publish' | 'view';
+
+export interface Caller {
+  /** The API key used, or null on an open server. */
+  key: string | null;
+  scope: KeyScope;
+}
+
+/** A WebSocket endpoint: its path, what a key must allow, and what to do with a connection. */
+export interface WsRoute {
+  path: string;
+  /** "publish" routes transcribe audio; "view" routes only watch caption rooms. */
+  needs: 'publish' | 'view';
+  handle(ws: WebSocket, req: IncomingMessage, gateway: Gateway, caller: Caller): void;
+}
+
+/** A plain HTTP endpoint (pages, metrics); answers true when it handled the request. */
+export type HttpRoute = (req: IncomingMessage, res: ServerResponse, url: URL) => boolean | Promise<boolean>;
+
+export interface GatewayDeps {
+  config: ServerConfig;
+  vad: SileroVad;
+  scheduler: Scheduler;
+  tuning: Partial<StreamTuning>;
+  logger: Logger;
+  /** Whether at least one whisper worker is ready (for /readyz). */
+  ready: () => boolean;
+  routes: WsRoute[];
+  httpRoutes?: HttpRoute[];
+  /** Called for every session opened and closed, for metrics. */
+  onSessionCount?: (open: number) => void;
+  onError?: (code: ErrorCode) => void;
+}
+
+interface Tracked {
+  session: Session;
+  caller: Caller;
+  bytesPerSecond: number;
+  bytesIn: number;
+  openedAt: number;
+  lastMessageAt: number;
+}
+
+const HEARTBEAT_MS = 15_000;
+/** Audio a client may send ahead of real time × maxRealtimeFactor before reading is paused. */
+const PACE_BURST_SECONDS = 10;
+
+export class Gateway {
+  readonly config: ServerConfig;
+  readonly logger: Logger;
+  readonly server: http.Server;
+  private readonly deps: GatewayDeps;
+  private readonly wss: WebSocketServer;
+  private readonly tracked = new Map<WebSocket, Tracked>();
+  private readonly alive = new WeakSet<WebSocket>();
+  private readonly heartbeat: NodeJS.Timeout;
+  private draining = false;
+
+  constructor(deps: GatewayDeps) {
+    this.deps = deps;
+    this.config = deps.config;
+    this.logger = deps.logger;
+    // The hard limit ws enforces (it closes with 1009); frames between maxFrameBytes and this get an
+    // error message and the session lives on.
+    this.wss = new WebSocketServer({ noServer: true, maxPayload: deps.config.maxFrameBytes * 4, perMessageDeflate: false });
+    this.server = http.createServer((req, res) => void this.onRequest(req, res));
+    this.server.on('upgrade', (req, socket, head) => this.onUpgrade(req, socket, head));
+    this.heartbeat = setInterval(() => this.beat(), HEARTBEAT_MS);
+    this.heartbeat.unref();
+    if (deps.config.apiKeys.length === 0) this.logger.warn('no API keys configured: the server is open to anyone who can reach it');
+  }
+
+  get sessionCount(): number {
+    return this.tracked.size;
+  }
+
+  async listen(): Promise<AddressInfo> {
+    await new Promise<void>((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(this.config.port, this.config.host, () => resolve());
+    });
+    return this.server.address() as AddressInfo;
+  }
+
+  defaultSessionConfig(): SessionConfig {
+    return {
+      sample_rate: 16000,
+      encoding: 'pcm_s16le',
+      channels: 1,
+      language: this.config.language,
+      partials: this.config.partials,
+      endpoint_ms: this.config.endpointMs,
+      prompt: '',
+      room: null,
+    };
+  }
+
+  /** Creates and tracks a session for a connection, or closes it with the limit it hit. */
+  openSession(ws: WebSocket, req: IncomingMessage, config: SessionConfig, send: (m: ServerMessage) => void): Session | null {
+    const caller = (req as IncomingMessage & { kolCaller?: Caller }).kolCaller ?? { key: null, scope: 'all' as const };
+    const refuse = (code: ErrorCode, message?: string) => {
+      send(errorMessage(new KolError(code, message), true));
+      ws.close(CLOSE_CODES.tryAgainLater, code);
+      this.deps.onError?.(code);
+      return null;
+    };
+    if (this.draining) return refuse('server_shutting_down');
+    if (this.tracked.size >= this.config.maxSessions) return refuse('too_many_sessions', `The server is at its limit of ${this.config.maxSessions} sessions; try again later.`);
+    if (caller.key !== null) {
+      const forKey = [...this.tracked.values()].filter((t) => t.caller.key === caller.key).length;
+      if (forKey >= this.config.maxSessionsPerKey) return refuse('too_many_sessions_for_key', `This API key already has ${forKey} sessions open (limit ${this.config.maxSessionsPerKey}).`);
+    }
+    const id = randomUUID();
+    const session = new Session({ id, config, vad: this.deps.vad, scheduler: this.deps.scheduler, tuning: this.deps.tuning, logger: this.logger.child({ session: id }), send });
+    const now = Date.now();
+    this.tracked.set(ws, { session, caller, bytesPerSecond: bytesPerSecond(config), bytesIn: 0, openedAt: now, lastMessageAt: now });
+    this.alive.add(ws);
+    ws.on('pong', () => this.alive.add(ws));
+    ws.on('close', () => {
+      session.abort();
+      this.tracked.delete(ws);
+      this.deps.onSessionCount?.(this.tracked.size);
+      this.logger.info({ session: id, seconds: Math.round((Date.now() - now) / 1000), audioSeconds: Math.round(session.audioSeconds) }, 'session closed');
+    });
+    this.deps.onSessionCount?.(this.tracked.size);
+    this.logger.info({ session: id, key: caller.key ? `${caller.key.slice(0, 4)}…` : null, path: req.url?.split('?')[0] }, 'session opened');
+    return session;
+  }
+
+  /**
+   * Checks one incoming frame against the limits. Throws frame_too_large for an oversized frame;
+   * a client sending audio faster than maxRealtimeFactor × real time is throttled by pausing reads.
+   */
+  checkFrame(ws: WebSocket, session: Session, bytes: number): void {
+    const t = this.tracked.get(ws);
+    if (!t) return;
+    t.lastMessageAt = Date.now();
+    if (bytes > this.config.maxFrameBytes) {
+      this.deps.onError?.('frame_too_large');
+      throw new KolError('frame_too_large', `A frame of ${bytes} bytes exceeds the limit of ${this.config.maxFrameBytes} bytes; send audio in smaller frames (e.g. 100 ms each).`);
+    }
+    t.bytesPerSecond = bytesPerSecond(session.effectiveConfig);
+    t.bytesIn += bytes;
+    const audioSeconds = t.bytesIn / t.bytesPerSecond;
+    const allowed = ((Date.now() - t.openedAt) / 1000) * this.config.maxRealtimeFactor + PACE_BURST_SECONDS;
+    if (audioSeconds > allowed) {
+      // TCP backpressure: stop reading this socket until real time catches up.
+      const socket = (ws as WebSocket & { _socket?: Duplex })._socket;
+      const waitMs = ((audioSeconds - allowed) / this.config.maxRealtimeFactor) * 1000;
+      socket?.pause();
+      setTimeout(() => socket?.resume(), Math.min(waitMs, 5000)).unref();
+    }
+  }
+
+  /** Sends a message unless the client has stopped reading; a client that falls too far behind is cut off. */
+  sendJson(ws: WebSocket, message: ServerMessage | Record<string, unknown>): void {
+    if (ws.readyState !== ws.OPEN) return;
+    if (ws.bufferedAmount > this.config.sendBufferBytes) {
+      this.logger.warn({ buffered: ws.bufferedAmount }, 'closing a client that does not read its messages');
+      this.deps.onError?.('slow_consumer');
+      ws.close(CLOSE_CODES.tryAgainLater, 'slow_consumer');
+      // A stuck client may not answer the close handshake either.
+      setTimeout(() => ws.terminate(), 2000).unref();
+      return;
+    }
+    if ('type' in message && message.type === 'error') this.deps.onError?.(message.code as ErrorCode);
+    ws.send(JSON.stringify(message));
+  }
+
+  /** Stops accepting, lets every session deliver its pending finals, then closes (graceful drain). */
+  async drain(graceMs = this.config.shutdownGraceSeconds * 1000): Promise<void> {
+    this.draining = true;
+    this.server.close();
+    const sessions = [...this.tracked.entries()];
+    this.logger.info({ sessions: sessions.length }, 'draining: finishing open sessions');
+    const finishing = sessions.map(async ([ws, t]) => {
+      this.sendJson(ws, errorMessage(new KolError('server_shutting_down', 'The server is shutting down; pending finals follow, then the connection closes.'), false));
+      await t.session.finish('server_shutting_down');
+      ws.close(CLOSE_CODES.goingAway, 'server_shutting_down');
+    });
+    await Promise.race([Promise.all(finishing), new Promise((resolve) => setTimeout(resolve, graceMs).unref())]);
+    await this.close();
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.heartbeat);
+    for (const ws of this.tracked.keys()) ws.terminate();
+    this.wss.close();
+    await new Promise<void>((resolve) => {
+      this.server.close(() => resolve());
+      this.server.closeAllConnections();
+    });
+  }
+
+  /** Pings every client; one that did not answer the last ping, or is idle or too old, is closed. */
+  private beat(): void {
+    const now = Date.now();
+    for (const [ws, t] of this.tracked) {
+      if (!this.alive.has(ws)) {
+        ws.terminate();
+        continue;
+      }
+      this.alive.delete(ws);
+      ws.ping();
+      if (now - t.lastMessageAt > this.config.idleTimeoutSeconds * 1000) this.closeWith(ws, t, 'idle_timeout', `No audio or message arrived for ${this.config.idleTimeoutSeconds} s.`);
+      else if (now - t.openedAt > this.config.maxSessionSeconds * 1000) this.closeWith(ws, t, 'session_too_long', `The session reached its maximum length of ${this.config.maxSessionSeconds} s.`);
+    }
+  }
+
+  private closeWith(ws: WebSocket, t: Tracked, code: ErrorCode, message: string): void {
+    this.sendJson(ws, errorMessage(new KolError(code, message), true));
+    void t.session.finish(code).then(() => ws.close(CLOSE_CODES.policy, code));
+  }
+
+  private async onRequest(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    try {
+      if (url.pathname === '/healthz') return json(res, 200, { status: 'ok' });
+      if (url.pathname === '/readyz') {
+        const ready = this.deps.ready() && !this.draining;
+        return json(res, ready ? 200 : 503, { status: ready ? 'ready' : this.draining ? 'draining' : 'starting' });
+      }
+      for (const route of this.deps.httpRoutes ?? []) if (await route(req, res, url)) return;
+      json(res, 404, { code: 'not_found', message: `No such endpoint: ${url.pathname}` });
+    } catch (err) {
+      this.logger.error({ err }, 'HTTP handler failed');
+      if (!res.headersSent) json(res, 500, { code: 'internal_error', message: ERROR_CATALOG.internal_error.message });
+    }
+  }
+
+  private onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    socket.on('error', () => socket.destroy());
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    const route = this.deps.routes.find((r) => r.path === url.pathname);
+    if (!route) return rejectUpgrade(socket, 'not_found', `No WebSocket endpoint at ${url.pathname}.`);
+    if (this.draining) return rejectUpgrade(socket, 'server_shutting_down');
+    const origin = req.headers.origin;
+    if (origin && this.config.allowedOrigins.length > 0 && !this.config.allowedOrigins.includes(origin) && !this.config.allowedOrigins.includes('*')) {
+      this.deps.onError?.('forbidden_origin');
+      return rejectUpgrade(socket, 'forbidden_origin', `Origin ${origin} is not in the allowed origins.`);
+    }
+    let caller: Caller;
+    try {
+      caller = this.authenticate(req, url);
+    } catch (err) {
+      const e = err as KolError;
+      this.deps.onError?.(e.code);
+      return rejectUpgrade(socket, e.code, e.message);
+    }
+    if (caller.scope !== 'all' && caller.scope !== route.needs) {
+      this.deps.onError?.('forbidden_scope');
+      return rejectUpgrade(socket, 'forbidden_scope', `This API key may only ${caller.scope === 'view' ? 'view caption rooms' : 'publish audio'}.`);
+    }
+    (req as IncomingMessage & { kolCaller?: Caller }).kolCaller = caller;
+    this.wss.handleUpgrade(req, socket, head, (ws) => {
+      ws.on('error', (err) => this.logger.debug({ err: err.message }, 'websocket error'));
+      route.handle(ws, req, this, caller);
+    });
+  }
+
+  /** Keys come as `Authorization: Bearer KEY`, or `?token=KEY` since browsers cannot set headers. */
+  private authenticate(req: IncomingMessage, url: URL): Caller {
+    const keys = this.config.apiKeys;
+    if (keys.length === 0) return { key: null, scope: 'all' };
+    const header = req.headers.authorization;
+    const presented = header?.startsWith('Bearer ') ? header.slice(7).trim() : header?.startsWith('Token ') ? header.slice(6).trim() : url.searchParams.get('token');
+    if (!presented) throw new KolError('unauthorized', 'An API key is required: send "Authorization: Bearer KEY" or add ?token=KEY to the URL.');
+    for (const entry of keys) {
+      const [key, scope] = entry.split(':') as [string, string | undefined];
+      if (key === presented) return { key, scope: scope === 'publish' || scope === 'view' ? scope : 'all' };
+    }
+    throw new KolError('unauthorized', 'The API key is not valid.');
+  }
+}
+
+function json(res: ServerResponse, status: number, body: unknown): void {
+  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' });
+  res.end(JSON.stringify(body));
+}
+
+/** Answers a WebSocket upgrade with a plain HTTP error, before any WebSocket exists. */
+function rejectUpgrade(socket: Duplex, code: ErrorCode, message?: string): void {
+  const status = ERROR_CATALOG[code].status;
+  const body = JSON.stringify({ code, message: message ?? ERROR_CATALOG[code].message });
+  socket.end(
+    `HTTP/1.1 ${status} ${http.STATUS_CODES[status] ?? 'Error'}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+  );
+}

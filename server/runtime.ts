@@ -1,0 +1,79 @@
+/**
+ * Starts the engine side of a server from its configuration: the whisper.cpp build, the model(s),
+ * the worker pool(s) (local processes and remote whisper-servers), the scheduler and the shared VAD.
+ */
+import { KolError } from '../engine/errors.js';
+import type { Logger } from '../engine/log.js';
+import { Scheduler } from '../engine/scheduler.js';
+import type { StreamTuning } from '../engine/stream.js';
+import { SileroVad } from '../engine/vad/silero.js';
+import { createLocalWorkers } from '../engine/whisper/local-workers.js';
+import { WorkerPool } from '../engine/whisper/pool.js';
+import { RemoteWorker } from '../engine/whisper/remote-worker.js';
+import type { WorkerHandle } from '../engine/whisper/worker.js';
+import { ensureEngine } from './commands/build-engine.js';
+import { ensureModel } from './commands/models.js';
+import type { ServerConfig } from './config.js';
+
+export interface Runtime {
+  vad: SileroVad;
+  scheduler: Scheduler;
+  finalPool: WorkerPool;
+  /** A second pool on a smaller model for partials, when configured. */
+  partialPool: WorkerPool | null;
+  tuning: Partial<StreamTuning>;
+  /** Whether the engine runs on a GPU. */
+  gpu: boolean;
+  close(): Promise<void>;
+}
+
+export async function startRuntime(config: ServerConfig, logger: Logger): Promise<Runtime> {
+  const gpu = await chooseGpu(config, logger);
+  const needLocal = config.workers > 0 || (config.partialModel !== '' && config.partialWorkers > 0);
+  const engine = needLocal ? await ensureEngine({ cuda: gpu }) : null;
+
+  const finalWorkers: WorkerHandle[] = config.workerUrls.map((url, i) => new RemoteWorker({ id: `r${i}`, baseUrl: url }));
+  if (engine && config.workers > 0) {
+    const model = await ensureModel(config.model || undefined, { gpu });
+    finalWorkers.push(...createLocalWorkers({ binary: engine.binary, model, count: config.workers, threads: config.threads || undefined, flashAttention: config.flashAttention, useGpu: gpu, gpuDevices: config.gpuDevices }));
+    logger.info({ model, workers: config.workers, gpu }, 'starting whisper workers');
+  }
+  const finalPool = new WorkerPool(finalWorkers, { requestTimeoutMs: config.requestTimeoutMs });
+  let partialPool: WorkerPool | null = null;
+  if (engine && config.partialModel && config.partialWorkers > 0) {
+    const model = await ensureModel(config.partialModel, { gpu });
+    partialPool = new WorkerPool(
+      createLocalWorkers({ binary: engine.binary, model, count: config.partialWorkers, threads: config.threads || undefined, flashAttention: config.flashAttention, useGpu: gpu, gpuDevices: config.gpuDevices, idPrefix: 'p' }),
+      { requestTimeoutMs: config.requestTimeoutMs },
+    );
+    logger.info({ model, workers: config.partialWorkers }, 'starting partial-only workers');
+  }
+
+  const [vad] = await Promise.all([SileroVad.load(), finalPool.start(), partialPool?.start()]);
+  const scheduler = new Scheduler(finalPool, partialPool ?? finalPool);
+  const tuning: Partial<StreamTuning> = { finalBeamSize: config.finalBeamSize, finalAudioCtx: config.finalAudioCtx === 'auto' ? 'auto' : undefined };
+  return {
+    vad,
+    scheduler,
+    finalPool,
+    partialPool,
+    tuning,
+    gpu,
+    async close() {
+      scheduler.close();
+      await Promise.all([finalPool.close(), partialPool?.close(), vad.close()]);
+    },
+  };
+}
+
+/** auto: the GPU when the engine can be built with CUDA; on: required (fallback per config); off: CPU. */
+async function chooseGpu(config: ServerConfig, logger: Logger): Promise<boolean> {
+  if (config.gpu === 'off' || config.workers === 0) return false;
+  const { hasNvcc } = await import('../engine/whisper/build.js');
+  const available = hasNvcc();
+  if (config.gpu === 'auto') return available;
+  if (available) return true;
+  if (config.gpuFallback === 'refuse') throw new KolError('gpu_unavailable', 'gpu is "on" but no CUDA toolkit (nvcc) was found, and gpuFallback is "refuse".');
+  logger.warn('gpu is "on" but no CUDA toolkit (nvcc) was found: falling back to CPU (gpuFallback=cpu)');
+  return false;
+}

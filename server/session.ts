@@ -1,0 +1,174 @@
+/**
+ * A client session: its configuration, its SpeechStream, and the translation of speech events into
+ * protocol messages. Transport-free: the native WebSocket endpoint and the compatibility dialects
+ * (Deepgram, OpenAI Realtime, Vosk) all drive a Session and render its messages in their own format.
+ */
+import { KolError, toKolError } from '../engine/errors.js';
+import type { Logger } from '../engine/log.js';
+import type { Scheduler } from '../engine/scheduler.js';
+import { SpeechStream, type SpeechEvent, type StreamTuning } from '../engine/stream.js';
+import type { SileroVad } from '../engine/vad/silero.js';
+import { applyConfig, errorMessage, readyHint, type SessionConfig, type ServerMessage } from './protocol.js';
+
+export interface SessionDeps {
+  id: string;
+  config: SessionConfig;
+  vad: SileroVad;
+  scheduler: Scheduler;
+  tuning?: Partial<StreamTuning>;
+  logger: Logger;
+  /** Where this session's messages go (the transport serialises them). */
+  send: (message: ServerMessage) => void;
+}
+
+type State = 'configuring' | 'streaming' | 'ending' | 'closed';
+
+export class Session {
+  readonly id: string;
+  private config: SessionConfig;
+  private readonly deps: SessionDeps;
+  private readonly logger: Logger;
+  private state: State = 'configuring';
+  private stream: SpeechStream | null = null;
+  /** Audio that arrived while the stream was being created, in order. */
+  private starting: Promise<SpeechStream> | null = null;
+  private readonly startedAt = Date.now();
+
+  constructor(deps: SessionDeps) {
+    this.id = deps.id;
+    this.deps = deps;
+    this.config = deps.config;
+    this.logger = deps.logger;
+  }
+
+  get effectiveConfig(): SessionConfig {
+    return this.config;
+  }
+
+  /** Seconds of audio received (16 kHz timeline). */
+  get audioSeconds(): number {
+    return this.stream?.receivedSeconds ?? 0;
+  }
+
+  get ageMs(): number {
+    return Date.now() - this.startedAt;
+  }
+
+  /** Sends the `ready` message for the current configuration. */
+  announce(): void {
+    this.deps.send({ type: 'ready', session_id: this.id, config: this.config, hint: readyHint(this.config) });
+  }
+
+  /** Applies a `config` message. Only before the first audio: the pipeline is built from it. */
+  configure(update: Record<string, unknown>): void {
+    if (this.state !== 'configuring') throw new KolError('config_after_audio');
+    this.config = applyConfig(this.config, update);
+    this.announce();
+  }
+
+  /** Takes client PCM. Throws for bad input; the session lives on. */
+  audio(bytes: Uint8Array): void {
+    if (this.state === 'ending' || this.state === 'closed') throw new KolError('session_ended');
+    if (this.stream) {
+      this.stream.pushPcm(bytes);
+      return;
+    }
+    this.state = 'streaming';
+    this.starting ??= this.startStream();
+    // The first chunks wait for the stream (its resampler loads asynchronously); order is kept
+    // because every waiter was queued on the same promise in arrival order.
+    void this.starting.then(
+      (stream) => this.pushSafely(stream, bytes),
+      () => {},
+    );
+  }
+
+  flush(): void {
+    if (this.state !== 'streaming') return;
+    void this.withStream((stream) => stream.flush());
+  }
+
+  /** The client's eof: every pending final is delivered, then `closed`. */
+  async finish(reason = 'eof'): Promise<void> {
+    if (this.state === 'ending' || this.state === 'closed') return;
+    this.state = 'ending';
+    const stream = this.stream ?? (this.starting ? await this.starting.catch(() => null) : null);
+    if (stream) await stream.end();
+    if (this.state === 'ending') {
+      this.deps.send({ type: 'closed', reason, segments: stream?.segmentsFinalized ?? 0 });
+      this.state = 'closed';
+    }
+    stream?.close();
+  }
+
+  /** The client went away (or was cut off): cancel everything, send nothing more. */
+  abort(): void {
+    if (this.state === 'closed') return;
+    this.state = 'closed';
+    this.stream?.close();
+    void this.starting?.then((s) => s.close(), () => {});
+  }
+
+  private async startStream(): Promise<SpeechStream> {
+    const c = this.config;
+    try {
+      const stream = await SpeechStream.create(
+        { sampleRate: c.sample_rate, encoding: c.encoding, channels: c.channels, language: c.language, partials: c.partials, endpointMs: c.endpoint_ms, prompt: c.prompt },
+        { sessionId: this.id, vad: this.deps.vad, scheduler: this.deps.scheduler, tuning: this.deps.tuning },
+      );
+      stream.on('event', (event) => this.onSpeechEvent(event));
+      if (this.state === 'closed') stream.close();
+      this.stream = stream;
+      return stream;
+    } catch (err) {
+      const error = toKolError(err);
+      this.deps.send(errorMessage(error, true));
+      throw error;
+    }
+  }
+
+  private pushSafely(stream: SpeechStream, bytes: Uint8Array): void {
+    if (this.state === 'closed') return;
+    try {
+      stream.pushPcm(bytes);
+    } catch (err) {
+      this.deps.send(errorMessage(toKolError(err)));
+    }
+  }
+
+  private async withStream(action: (stream: SpeechStream) => void): Promise<void> {
+    const stream = this.stream ?? (await this.starting?.catch(() => null));
+    if (stream) action(stream);
+  }
+
+  private onSpeechEvent(event: SpeechEvent): void {
+    if (this.state === 'closed') return;
+    switch (event.type) {
+      case 'speech_start':
+        this.deps.send({ type: 'speech_start', segment_id: event.segmentId, start: event.start });
+        break;
+      case 'partial':
+        this.deps.send({ type: 'partial', segment_id: event.segmentId, text: event.text, stable: event.stable, unstable: event.unstable, start: event.start });
+        break;
+      case 'final':
+        this.logger.debug({ segment: event.segmentId, latencyMs: event.latencyMs, reason: event.reason, discarded: event.discarded }, 'final');
+        this.deps.send({
+          type: 'final',
+          segment_id: event.segmentId,
+          text: event.text,
+          start: event.start,
+          end: event.end,
+          words: event.words,
+          reason: event.reason,
+          latency_ms: event.latencyMs,
+          queue_ms: event.queueMs,
+          inference_ms: event.inferenceMs,
+        });
+        break;
+      case 'error':
+        this.logger.warn({ code: event.error.code, err: event.error.message }, 'stream error');
+        this.deps.send(errorMessage(event.error));
+        break;
+    }
+  }
+}
