@@ -46,6 +46,8 @@ export class Scheduler extends EventEmitter<{ scheduled: [ScheduledRecord] }> {
   private readonly finals = new Map<string, Pending[]>();
   private readonly partials = new Map<string, Pending>();
   private readonly running = new Set<Pending>();
+  /** When each session last had a partial dispatched. */
+  private readonly lastPartialAt = new Map<string, number>();
   /** Round-robin order of sessions: the session served last moves to the back. */
   private turn: string[] = [];
   private closed = false;
@@ -61,13 +63,17 @@ export class Scheduler extends EventEmitter<{ scheduled: [ScheduledRecord] }> {
     if (partialPool !== finalPool) partialPool.on('idle', () => this.dispatch());
   }
 
-  /** Resolves with the transcript; rejects with the pool's error. Never dropped. */
-  submitFinal(sessionId: string, pcm: Float32Array, options: TranscribeOptions): Promise<Transcript> {
+  /**
+   * Resolves with the transcript; rejects with the pool's error. Never dropped by the scheduler; the
+   * caller may cancel it through `signal` (a speculative final whose pause turned out not to be the end).
+   */
+  submitFinal(sessionId: string, pcm: Float32Array, options: TranscribeOptions, signal?: AbortSignal): Promise<Transcript> {
     return new Promise<Transcript | null>((resolve, reject) => {
       const job = this.pending('final', sessionId, pcm, options, resolve, reject);
       const queue = this.finals.get(sessionId) ?? [];
       queue.push(job);
       this.finals.set(sessionId, queue);
+      signal?.addEventListener('abort', () => this.cancelFinal(job), { once: true });
       this.dispatch();
     }).then((t) => {
       if (t === null) throw new KolError('transcription_aborted');
@@ -88,6 +94,23 @@ export class Scheduler extends EventEmitter<{ scheduled: [ScheduledRecord] }> {
     });
   }
 
+  /** Whether a worker for finals is free right now (speculative work is only worth starting then). */
+  hasIdleFinalWorker(): boolean {
+    return this.finalPool.idleCount() > 0;
+  }
+
+  private cancelFinal(job: Pending): void {
+    const queue = this.finals.get(job.sessionId);
+    const at = queue?.indexOf(job) ?? -1;
+    if (queue && at >= 0) {
+      queue.splice(at, 1);
+      this.record(job, 'dropped');
+      job.resolve(null);
+    } else if (this.running.has(job)) {
+      job.controller.abort();
+    }
+  }
+
   /** Drops a session's pending and running partials (its segment ended, or it closed). */
   cancelPartials(sessionId: string): void {
     const queued = this.partials.get(sessionId);
@@ -106,6 +129,7 @@ export class Scheduler extends EventEmitter<{ scheduled: [ScheduledRecord] }> {
     this.finals.delete(sessionId);
     for (const job of this.running) if (job.sessionId === sessionId) job.controller.abort();
     this.turn = this.turn.filter((id) => id !== sessionId);
+    this.lastPartialAt.delete(sessionId);
   }
 
   stats(): SchedulerStats {
@@ -164,15 +188,17 @@ export class Scheduler extends EventEmitter<{ scheduled: [ScheduledRecord] }> {
     return undefined;
   }
 
+  /** The partial of the session that has gone longest without one: every live caption keeps moving. */
   private takeNextPartial(): Pending | undefined {
-    for (const sessionId of this.turn) {
-      const job = this.partials.get(sessionId);
-      if (!job) continue;
-      this.partials.delete(sessionId);
-      this.served(sessionId);
-      return job;
+    let best: Pending | undefined;
+    for (const job of this.partials.values()) {
+      const since = this.lastPartialAt.get(job.sessionId) ?? -Infinity;
+      if (!best || since < (this.lastPartialAt.get(best.sessionId) ?? -Infinity)) best = job;
     }
-    return undefined;
+    if (!best) return undefined;
+    this.partials.delete(best.sessionId);
+    this.lastPartialAt.set(best.sessionId, performance.now());
+    return best;
   }
 
   private served(sessionId: string): void {
@@ -196,7 +222,7 @@ export class Scheduler extends EventEmitter<{ scheduled: [ScheduledRecord] }> {
           job.resolve(transcript);
         },
         (err: unknown) => {
-          if (job.kind === 'partial') {
+          if (job.kind === 'partial' || job.controller.signal.aborted) {
             // A failed or preempted partial is only a missed preview; the final will come.
             this.record(job, 'dropped', waitMs);
             job.resolve(null);

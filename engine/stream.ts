@@ -80,7 +80,7 @@ export interface StreamDeps {
 }
 
 /** A frame handed to the VAD pump, or a marker that must be handled in order after the frames before it. */
-type PumpItem = { kind: 'frame'; frame: Float32Array } | { kind: 'flush' } | { kind: 'eof' };
+type PumpItem = { kind: 'frame'; frame: Float32Array } | { kind: 'flush'; onFlushed?: () => void } | { kind: 'eof' };
 
 /** How long the arrival times of received audio are remembered, for the latency figure. */
 const ARRIVAL_HISTORY_FRAMES = 4000;
@@ -106,6 +106,8 @@ export class SpeechStream extends EventEmitter<{ event: [SpeechEvent] }> {
   private readonly arrivals: Array<{ endSample: number; at: number }> = [];
 
   private openSegmentId: number | null = null;
+  /** A final started during the endpoint wait, valid while the pause that started it goes on. */
+  private speculation: { segmentId: number; endSample: number; controller: AbortController; result: Promise<Transcript | KolError> } | null = null;
   private samplesAtLastPartial = 0;
   private lastPartialWords: string[] = [];
   private previousFinal = '';
@@ -144,10 +146,13 @@ export class SpeechStream extends EventEmitter<{ event: [SpeechEvent] }> {
     this.pushSamples(this.resampler.process(samples));
   }
 
-  /** Finalizes the current speech now (the client's `flush`). */
-  flush(): void {
+  /**
+   * Finalizes the current speech now (the client's `flush`). `onFlushed` runs once every final of the
+   * audio pushed before this call has been emitted, and before any final of later audio.
+   */
+  flush(onFlushed?: () => void): void {
     if (this.ended || this.closed) return;
-    this.enqueue({ kind: 'flush' });
+    this.enqueue({ kind: 'flush', onFlushed });
   }
 
   /** Ends the stream: resolves once every pending final has been emitted. */
@@ -168,6 +173,7 @@ export class SpeechStream extends EventEmitter<{ event: [SpeechEvent] }> {
     if (this.closed) return;
     this.closed = true;
     this.queue.length = 0;
+    this.speculation?.controller.abort();
     this.scheduler.cancelSession(this.sessionId);
     this.resampler.close();
     this.drained?.();
@@ -206,9 +212,17 @@ export class SpeechStream extends EventEmitter<{ event: [SpeechEvent] }> {
           const probability = await this.vadStream.process(item.frame);
           if (this.closed) break;
           this.handle(this.segmenter.push(item.frame, probability));
+          this.updateSpeculation();
           this.maybeRequestPartial();
         } else if (item.kind === 'flush') {
           this.handle(this.segmenter.flush());
+          const onFlushed = item.onFlushed;
+          if (onFlushed) {
+            // A throwing callback must not break the chain that orders the finals.
+            this.finalsInFlight = this.finalsInFlight
+              .then(() => (this.closed ? undefined : onFlushed()))
+              .catch((err: unknown) => void this.emit('event', { type: 'error', error: toKolError(err) }));
+          }
         } else {
           this.handle(this.segmenter.end());
         }
@@ -238,8 +252,38 @@ export class SpeechStream extends EventEmitter<{ event: [SpeechEvent] }> {
     }
   }
 
+  /**
+   * Starts the final during the endpoint wait: once a pause has outlasted the tail pad, the segment's
+   * audio is what it will be if the pause is the end of speech, so its final can start now and be
+   * ready (or nearly) when the endpoint is reached. Speech resuming cancels it. Only when a worker is
+   * free, so speculation never queues in front of real work.
+   */
+  private updateSpeculation(): void {
+    const pending = this.segmenter.pendingEnd();
+    const current = this.speculation;
+    if (current && (!pending || pending.segmentId !== current.segmentId || pending.endSample !== current.endSample)) {
+      current.controller.abort();
+      this.speculation = null;
+    }
+    if (this.speculation || !pending || pending.audio.length < WHISPER_SAMPLE_RATE / 10) return;
+    // In a pause a partial would only repeat itself: free its worker for the final.
+    this.scheduler.cancelPartials(this.sessionId);
+    if (!this.scheduler.hasIdleFinalWorker()) return; // tried again on the next frame
+    const controller = new AbortController();
+    this.speculation = {
+      segmentId: pending.segmentId,
+      endSample: pending.endSample,
+      controller,
+      result: this.scheduler.submitFinal(this.sessionId, pending.audio, this.finalOptions(), controller.signal).catch((err: unknown) => toKolError(err)),
+    };
+  }
+
+  private finalOptions(): TranscribeOptions {
+    return { language: this.settings.language, beamSize: this.tuning.finalBeamSize, audioCtx: this.tuning.finalAudioCtx, prompt: this.promptText() };
+  }
+
   private maybeRequestPartial(): void {
-    if (!this.settings.partials || this.openSegmentId === null) return;
+    if (!this.settings.partials || this.openSegmentId === null || this.speculation || this.segmenter.pendingEnd()) return;
     const open = this.segmenter.openSegment();
     if (!open) return;
     const newAudio = this.receivedSamples - this.samplesAtLastPartial;
@@ -268,16 +312,16 @@ export class SpeechStream extends EventEmitter<{ event: [SpeechEvent] }> {
     const base = { type: 'final' as const, segmentId: event.segmentId, start, end, reason: event.reason };
 
     let result: Promise<Transcript | KolError | null>;
-    if (event.audio.length < WHISPER_SAMPLE_RATE / 10) {
+    const speculation = this.speculation;
+    this.speculation = null;
+    if (speculation && speculation.segmentId === event.segmentId && speculation.endSample === event.endSample) {
+      result = speculation.result;
+    } else if (event.audio.length < WHISPER_SAMPLE_RATE / 10) {
+      speculation?.controller.abort();
       result = Promise.resolve(null);
     } else {
-      const options: TranscribeOptions = {
-        language: this.settings.language,
-        beamSize: this.tuning.finalBeamSize,
-        audioCtx: this.tuning.finalAudioCtx,
-        prompt: this.promptText(),
-      };
-      result = this.scheduler.submitFinal(this.sessionId, event.audio, options).catch((err: unknown) => toKolError(err));
+      speculation?.controller.abort();
+      result = this.scheduler.submitFinal(this.sessionId, event.audio, this.finalOptions()).catch((err: unknown) => toKolError(err));
     }
     // Finals run in parallel but are emitted in segment order.
     this.finalsInFlight = this.finalsInFlight.then(async () => {

@@ -10,8 +10,13 @@ const NO_SPEECH_PROB = 0.6;
 const LOW_LOGPROB = -1;
 /** Text that compresses better than this is repetitive (whisper uses 2.4 for its fallback). */
 const MAX_COMPRESSION_RATIO = 2.4;
-/** An n-gram (1–6 words) repeated this many times in a row is a loop. */
-const MAX_REPEATS = 4;
+/**
+ * A word repeated 4 times in a row, or a phrase of 2–6 words 3 times, is a loop ("תודה רבה, תודה רבה,
+ * תודה רבה"); people do say "no, no, no", so single words get one repeat more. A segment that is one
+ * phrase said twice and nothing else is whisper echoing itself over noise.
+ */
+const WORD_REPEATS = 4;
+const PHRASE_REPEATS = 3;
 
 export type Verdict = { text: string; discarded: false } | { text: ''; discarded: 'no_speech' | 'repetition' };
 
@@ -30,15 +35,21 @@ export function assessTranscript(transcript: Transcript): Verdict {
 export function isRepetitive(text: string): boolean {
   const bytes = Buffer.from(text, 'utf8');
   if (bytes.length > 60 && bytes.length / deflateSync(bytes).length > MAX_COMPRESSION_RATIO) return true;
-  const words = text.split(/\s+/).filter(Boolean);
+  // Compared without punctuation and direction marks: "בואו, בואו, בואו." repeats one word.
+  const words = text
+    .split(/\s+/)
+    .map((w) => w.replace(/[\p{P}\p{Cf}]/gu, ''))
+    .filter(Boolean);
   for (let n = 1; n <= 6; n++) {
-    for (let i = 0; i + n * MAX_REPEATS <= words.length; i++) {
+    const needed = n === 1 ? WORD_REPEATS : PHRASE_REPEATS;
+    for (let i = 0; i + n * needed <= words.length; i++) {
       let repeats = 1;
       while (i + (repeats + 1) * n <= words.length && sameNgram(words, i, i + repeats * n, n)) repeats++;
-      if (repeats >= MAX_REPEATS) return true;
+      if (repeats >= needed) return true;
     }
   }
-  return false;
+  const half = words.length / 2;
+  return words.length >= 4 && Number.isInteger(half) && sameNgram(words, 0, half, half);
 }
 
 function sameNgram(words: string[], a: number, b: number, n: number): boolean {

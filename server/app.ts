@@ -2,15 +2,23 @@
  * Assembles a running server: configuration → engine runtime → gateway with its endpoints.
  * `kol serve` and the tests start servers through this one function.
  */
+import path from 'node:path';
 import { log as rootLogger, type Logger } from '../engine/log.js';
+import { REPO_ROOT } from '../engine/paths.js';
+import { captionsRoute } from './captions.js';
+import { compatRoutes } from './compat/index.js';
 import type { ServerConfig } from './config.js';
 import { Gateway } from './gateway.js';
 import { handleNativeStream } from './native.js';
+import { MemoryRooms, sessionRoomTap, type CaptionRooms } from './rooms.js';
 import { startRuntime, type Runtime } from './runtime.js';
+import { staticRoute } from './static.js';
 
 export interface RunningServer {
   gateway: Gateway;
   runtime: Runtime;
+  /** Caption rooms: sessions with a `room` publish there; /v1/captions and /overlay watch. */
+  rooms: CaptionRooms;
   /** ws://host:port */
   url: string;
   port: number;
@@ -22,6 +30,8 @@ export interface RunningServer {
 
 export async function startServer(config: ServerConfig, logger: Logger = rootLogger): Promise<RunningServer> {
   const runtime = await startRuntime(config, logger);
+  const rooms = new MemoryRooms({ onListenerError: (err) => logger.warn({ err }, 'caption viewer failed') });
+  const captions = captionsRoute(rooms);
   const gateway = new Gateway({
     config,
     vad: runtime.vad,
@@ -29,29 +39,48 @@ export async function startServer(config: ServerConfig, logger: Logger = rootLog
     tuning: runtime.tuning,
     logger,
     ready: () => runtime.finalPool.readyCount() > 0,
-    routes: [{ path: '/v1/stream', needs: 'publish', handle: handleNativeStream }],
+    routes: [{ path: '/v1/stream', needs: 'publish', handle: handleNativeStream }, captions, ...compatRoutes()],
+    // The browser clients: the microphone page at /, the caption overlay at /overlay.
+    httpRoutes: [staticRoute({ root: path.join(REPO_ROOT, 'clients', 'web'), pages: { '/': 'index.html', '/overlay': 'overlay.html' } })],
+    tapSession: (id, send) => sessionRoomTap(rooms, id, send, (err) => logger.warn({ err, session: id }, 'caption room publish failed')),
   });
+  const closeRooms = () => {
+    captions.close();
+    rooms.close();
+  };
   let address;
   try {
     address = await gateway.listen();
   } catch (err) {
+    closeRooms();
     await runtime.close();
     throw err;
   }
   const host = address.address.includes(':') ? `[${address.address}]` : address.address;
-  logger.info({ url: `ws://${host}:${address.port}/v1/stream` }, 'kol is listening');
+  logger.info({ url: `ws://${host}:${address.port}/v1/stream`, page: `http://${host}:${address.port}/` }, 'kol is listening');
   return {
     gateway,
     runtime,
+    rooms,
     url: `ws://${host}:${address.port}`,
     port: address.port,
     async drain() {
-      await gateway.drain();
+      const draining = gateway.drain();
+      // Viewers hear the finals the draining sessions still deliver, then go; the HTTP server
+      // cannot finish closing while their sockets are open.
+      await Promise.race([draining, whenNoSessions(gateway)]);
+      closeRooms();
+      await draining;
       await runtime.close();
     },
     async close() {
+      closeRooms();
       await gateway.close();
       await runtime.close();
     },
   };
+}
+
+async function whenNoSessions(gateway: Gateway): Promise<void> {
+  while (gateway.sessionCount > 0) await new Promise((resolve) => setTimeout(resolve, 100));
 }

@@ -3,7 +3,7 @@
  * (frame size, real-time pace, idle time, session length), bounded send buffers, readiness, and
  * graceful shutdown. Endpoints plug in as WebSocket routes; each drives Sessions.
  */
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID, timingSafeEqual } from 'node:crypto';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
@@ -14,6 +14,7 @@ import type { Scheduler } from '../engine/scheduler.js';
 import type { StreamTuning } from '../engine/stream.js';
 import type { SileroVad } from '../engine/vad/silero.js';
 import type { ServerConfig } from './config.js';
+import { errorCodeOf, heartbeatIntervalMs } from './gateway-support.js';
 import { bytesPerSecond, CLOSE_CODES, errorMessage, type ServerMessage, type SessionConfig } from './protocol.js';
 import { Session } from './session.js';
 
@@ -48,7 +49,14 @@ export interface GatewayDeps {
   httpRoutes?: HttpRoute[];
   /** Called for every session opened and closed, for metrics. */
   onSessionCount?: (open: number) => void;
+  /** Called once for every error reported to a client (any dialect) or refused connection, for metrics. */
   onError?: (code: ErrorCode) => void;
+  /** Sees every message a session produces (native form, before a dialect renders it), for metrics. */
+  onSessionMessage?: (sessionId: string, message: ServerMessage) => void;
+  /** Called when a session's connection has closed, with the audio it received. */
+  onSessionClosed?: (info: { id: string; audioSeconds: number; seconds: number }) => void;
+  /** Wraps each session's outgoing messages (caption rooms publish from here); `close` runs when its connection closes. */
+  tapSession?: (sessionId: string, send: (message: ServerMessage) => void) => { send: (message: ServerMessage) => void; close: () => void };
 }
 
 interface Tracked {
@@ -58,6 +66,14 @@ interface Tracked {
   bytesIn: number;
   openedAt: number;
   lastMessageAt: number;
+  /** The route's own send (its dialect), for notices from the gateway (drain, pace, limits). */
+  send: (message: ServerMessage) => void;
+  /** Whether the client was told it is being held to the real-time pace. */
+  throttled: boolean;
+  /** Set once the gateway started closing it (idle, too long), so that happens only once. */
+  closing: boolean;
+  /** Set while reading is paused to hold the client to the real-time limit. */
+  resumeTimer: NodeJS.Timeout | null;
 }
 
 const HEARTBEAT_MS = 15_000;
@@ -84,13 +100,18 @@ export class Gateway {
     this.wss = new WebSocketServer({ noServer: true, maxPayload: deps.config.maxFrameBytes * 4, perMessageDeflate: false });
     this.server = http.createServer((req, res) => void this.onRequest(req, res));
     this.server.on('upgrade', (req, socket, head) => this.onUpgrade(req, socket, head));
-    this.heartbeat = setInterval(() => this.beat(), HEARTBEAT_MS);
+    this.heartbeat = setInterval(() => this.beat(), heartbeatIntervalMs(deps.config.idleTimeoutSeconds, deps.config.maxSessionSeconds, HEARTBEAT_MS));
     this.heartbeat.unref();
     if (deps.config.apiKeys.length === 0) this.logger.warn('no API keys configured: the server is open to anyone who can reach it');
   }
 
   get sessionCount(): number {
     return this.tracked.size;
+  }
+
+  /** The open sessions (for metrics and tests). */
+  sessions(): Session[] {
+    return [...this.tracked.values()].map((t) => t.session);
   }
 
   async listen(): Promise<AddressInfo> {
@@ -120,7 +141,6 @@ export class Gateway {
     const refuse = (code: ErrorCode, message?: string) => {
       send(errorMessage(new KolError(code, message), true));
       ws.close(CLOSE_CODES.tryAgainLater, code);
-      this.deps.onError?.(code);
       return null;
     };
     if (this.draining) return refuse('server_shutting_down');
@@ -130,15 +150,28 @@ export class Gateway {
       if (forKey >= this.config.maxSessionsPerKey) return refuse('too_many_sessions_for_key', `This API key already has ${forKey} sessions open (limit ${this.config.maxSessionsPerKey}).`);
     }
     const id = randomUUID();
-    const session = new Session({ id, config, vad: this.deps.vad, scheduler: this.deps.scheduler, tuning: this.deps.tuning, logger: this.logger.child({ session: id }), send });
+    const tap = this.deps.tapSession?.(id, send);
+    const tapped = tap?.send ?? send;
+    const observe = this.deps.onSessionMessage;
+    const sessionSend = observe
+      ? (message: ServerMessage) => {
+          observe(id, message);
+          tapped(message);
+        }
+      : tapped;
+    const session = new Session({ id, config, vad: this.deps.vad, scheduler: this.deps.scheduler, tuning: this.deps.tuning, logger: this.logger.child({ session: id }), send: sessionSend });
     const now = Date.now();
-    this.tracked.set(ws, { session, caller, bytesPerSecond: bytesPerSecond(config), bytesIn: 0, openedAt: now, lastMessageAt: now });
+    this.tracked.set(ws, { session, caller, bytesPerSecond: bytesPerSecond(config), bytesIn: 0, openedAt: now, lastMessageAt: now, send, throttled: false, closing: false, resumeTimer: null });
     this.alive.add(ws);
     ws.on('pong', () => this.alive.add(ws));
     ws.on('close', () => {
+      const t = this.tracked.get(ws);
+      if (t?.resumeTimer) clearTimeout(t.resumeTimer);
       session.abort();
+      tap?.close();
       this.tracked.delete(ws);
       this.deps.onSessionCount?.(this.tracked.size);
+      this.deps.onSessionClosed?.({ id, audioSeconds: session.audioSeconds, seconds: (Date.now() - now) / 1000 });
       this.logger.info({ session: id, seconds: Math.round((Date.now() - now) / 1000), audioSeconds: Math.round(session.audioSeconds) }, 'session closed');
     });
     this.deps.onSessionCount?.(this.tracked.size);
@@ -155,7 +188,6 @@ export class Gateway {
     if (!t) return;
     t.lastMessageAt = Date.now();
     if (bytes > this.config.maxFrameBytes) {
-      this.deps.onError?.('frame_too_large');
       throw new KolError('frame_too_large', `A frame of ${bytes} bytes exceeds the limit of ${this.config.maxFrameBytes} bytes; send audio in smaller frames (e.g. 100 ms each).`);
     }
     t.bytesPerSecond = bytesPerSecond(session.effectiveConfig);
@@ -163,11 +195,17 @@ export class Gateway {
     const audioSeconds = t.bytesIn / t.bytesPerSecond;
     const allowed = ((Date.now() - t.openedAt) / 1000) * this.config.maxRealtimeFactor + PACE_BURST_SECONDS;
     if (audioSeconds > allowed) {
-      // TCP backpressure: stop reading this socket until real time catches up.
+      // TCP backpressure: stop reading this socket until real time catches up. One timer per
+      // connection, moved later as more audio arrives, so an earlier timer cannot resume too soon.
       const socket = (ws as WebSocket & { _socket?: Duplex })._socket;
       const waitMs = ((audioSeconds - allowed) / this.config.maxRealtimeFactor) * 1000;
       socket?.pause();
-      setTimeout(() => socket?.resume(), Math.min(waitMs, 5000)).unref();
+      if (t.resumeTimer) clearTimeout(t.resumeTimer);
+      t.resumeTimer = setTimeout(() => {
+        t.resumeTimer = null;
+        socket?.resume();
+      }, waitMs);
+      t.resumeTimer.unref();
     }
   }
 
@@ -182,7 +220,8 @@ export class Gateway {
       setTimeout(() => ws.terminate(), 2000).unref();
       return;
     }
-    if ('type' in message && message.type === 'error') this.deps.onError?.(message.code as ErrorCode);
+    const code = errorCodeOf(message);
+    if (code) this.deps.onError?.(code);
     ws.send(JSON.stringify(message));
   }
 
@@ -193,7 +232,7 @@ export class Gateway {
     const sessions = [...this.tracked.entries()];
     this.logger.info({ sessions: sessions.length }, 'draining: finishing open sessions');
     const finishing = sessions.map(async ([ws, t]) => {
-      this.sendJson(ws, errorMessage(new KolError('server_shutting_down', 'The server is shutting down; pending finals follow, then the connection closes.'), false));
+      t.send(errorMessage(new KolError('server_shutting_down', 'The server is shutting down; pending finals follow, then the connection closes.'), false));
       await t.session.finish('server_shutting_down');
       ws.close(CLOSE_CODES.goingAway, 'server_shutting_down');
     });
@@ -221,13 +260,16 @@ export class Gateway {
       }
       this.alive.delete(ws);
       ws.ping();
-      if (now - t.lastMessageAt > this.config.idleTimeoutSeconds * 1000) this.closeWith(ws, t, 'idle_timeout', `No audio or message arrived for ${this.config.idleTimeoutSeconds} s.`);
+      // A session that sent eof is waiting for its finals, not idle.
+      if (!t.session.finishing && now - t.lastMessageAt > this.config.idleTimeoutSeconds * 1000) this.closeWith(ws, t, 'idle_timeout', `No audio or message arrived for ${this.config.idleTimeoutSeconds} s.`);
       else if (now - t.openedAt > this.config.maxSessionSeconds * 1000) this.closeWith(ws, t, 'session_too_long', `The session reached its maximum length of ${this.config.maxSessionSeconds} s.`);
     }
   }
 
   private closeWith(ws: WebSocket, t: Tracked, code: ErrorCode, message: string): void {
-    this.sendJson(ws, errorMessage(new KolError(code, message), true));
+    if (t.closing) return;
+    t.closing = true;
+    t.send(errorMessage(new KolError(code, message), true));
     void t.session.finish(code).then(() => ws.close(CLOSE_CODES.policy, code));
   }
 
@@ -252,7 +294,10 @@ export class Gateway {
     const url = new URL(req.url ?? '/', 'http://localhost');
     const route = this.deps.routes.find((r) => r.path === url.pathname);
     if (!route) return rejectUpgrade(socket, 'not_found', `No WebSocket endpoint at ${url.pathname}.`);
-    if (this.draining) return rejectUpgrade(socket, 'server_shutting_down');
+    if (this.draining) {
+      this.deps.onError?.('server_shutting_down');
+      return rejectUpgrade(socket, 'server_shutting_down');
+    }
     const origin = req.headers.origin;
     if (origin && this.config.allowedOrigins.length > 0 && !this.config.allowedOrigins.includes(origin) && !this.config.allowedOrigins.includes('*')) {
       this.deps.onError?.('forbidden_origin');
@@ -278,7 +323,7 @@ export class Gateway {
   }
 
   /** Keys come as `Authorization: Bearer KEY`, or `?token=KEY` since browsers cannot set headers. */
-  private authenticate(req: IncomingMessage, url: URL): Caller {
+  authenticate(req: IncomingMessage, url: URL): Caller {
     const keys = this.config.apiKeys;
     if (keys.length === 0) return { key: null, scope: 'all' };
     const header = req.headers.authorization;
@@ -286,10 +331,16 @@ export class Gateway {
     if (!presented) throw new KolError('unauthorized', 'An API key is required: send "Authorization: Bearer KEY" or add ?token=KEY to the URL.');
     for (const entry of keys) {
       const [key, scope] = entry.split(':') as [string, string | undefined];
-      if (key === presented) return { key, scope: scope === 'publish' || scope === 'view' ? scope : 'all' };
+      if (sameSecret(key, presented)) return { key, scope: scope === 'publish' || scope === 'view' ? scope : 'all' };
     }
     throw new KolError('unauthorized', 'The API key is not valid.');
   }
+}
+
+/** Constant-time comparison, so response timing does not reveal how much of a key was right. */
+function sameSecret(a: string, b: string): boolean {
+  const digest = (s: string) => createHash('sha256').update(s).digest();
+  return timingSafeEqual(digest(a), digest(b));
 }
 
 function json(res: ServerResponse, status: number, body: unknown): void {

@@ -50,6 +50,11 @@ export class Session {
     return this.stream?.receivedSeconds ?? 0;
   }
 
+  /** True once eof (or a drain) started: the session is delivering its last finals. */
+  get finishing(): boolean {
+    return this.state === 'ending' || this.state === 'closed';
+  }
+
   get ageMs(): number {
     return Date.now() - this.startedAt;
   }
@@ -83,13 +88,25 @@ export class Session {
     );
   }
 
-  flush(): void {
-    if (this.state !== 'streaming') return;
-    void this.withStream((stream) => stream.flush());
+  /** `onFlushed` (optional) runs once every final of the audio received so far has been sent. */
+  flush(onFlushed?: () => void): void {
+    if (this.state !== 'streaming') {
+      if (this.state === 'configuring') onFlushed?.();
+      return;
+    }
+    void this.withStream((stream) => stream.flush(onFlushed));
   }
 
   /** The client's eof: every pending final is delivered, then `closed`. */
-  async finish(reason = 'eof'): Promise<void> {
+  finish(reason = 'eof'): Promise<void> {
+    // A second call (a drain or idle close during the client's eof) waits for the first to deliver.
+    this.finished ??= this.finishOnce(reason);
+    return this.finished;
+  }
+
+  private finished: Promise<void> | null = null;
+
+  private async finishOnce(reason: string): Promise<void> {
     if (this.state === 'ending' || this.state === 'closed') return;
     this.state = 'ending';
     const stream = this.stream ?? (this.starting ? await this.starting.catch(() => null) : null);

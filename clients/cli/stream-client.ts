@@ -8,8 +8,12 @@ import type { ServerMessage } from '../../server/protocol.js';
 export interface StreamOptions {
   /** ws://host:port/v1/stream?…, query parameters included. */
   url: string;
-  /** PCM bytes in the session's encoding (default s16le 16 kHz mono). */
-  audio: Uint8Array;
+  /**
+   * PCM bytes in the session's encoding (default s16le 16 kHz mono); or a live source (a microphone)
+   * as an async iterable of PCM chunks, sent as they come (not paced: the source is), in frames of
+   * chunkMs. eof follows when the iterable ends.
+   */
+  audio: Uint8Array | AsyncIterable<Uint8Array>;
   /** Bytes per second of audio, for pacing (16 kHz s16 mono: 32000). */
   bytesPerSecond?: number;
   /** Audio per frame, in milliseconds. */
@@ -25,6 +29,8 @@ export interface StreamOptions {
   /** Called when each chunk is sent, with the stream time (s) of its end. */
   onChunkSent?: (streamSeconds: number, sentAt: number) => void;
   signal?: AbortSignal;
+  /** Graceful stop: no more audio is sent and eof follows; the server delivers the pending finals, then closes. */
+  endSignal?: AbortSignal;
 }
 
 export interface StreamResult {
@@ -74,9 +80,15 @@ export function streamAudio(options: StreamOptions): Promise<StreamResult> {
     ws.on('open', async () => {
       try {
         if (options.config) ws.send(JSON.stringify({ type: 'config', ...options.config }));
+        if (!(options.audio instanceof Uint8Array)) {
+          await sendLive(options.audio);
+          if (ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify({ type: 'eof' }));
+          return;
+        }
         const started = performance.now();
         for (let offset = 0; offset < options.audio.length; offset += chunkBytes) {
           if (ws.readyState !== WebSocket.OPEN) return;
+          if (options.endSignal?.aborted) break;
           const chunk = options.audio.subarray(offset, offset + chunkBytes);
           if (options.asText) ws.send(JSON.stringify({ type: 'audio', data: Buffer.from(chunk).toString('base64') }));
           else ws.send(chunk);
@@ -97,5 +109,28 @@ export function streamAudio(options: StreamOptions): Promise<StreamResult> {
         reject(err);
       }
     });
+
+    const sendChunk = (chunk: Uint8Array, streamSeconds: number) => {
+      if (options.asText) ws.send(JSON.stringify({ type: 'audio', data: Buffer.from(chunk).toString('base64') }));
+      else ws.send(chunk);
+      lastAudioAt = performance.now();
+      options.onChunkSent?.(streamSeconds, lastAudioAt);
+    };
+    /** A live source: re-framed to chunkBytes, whole samples only, until it ends or endSignal. */
+    const sendLive = async (source: AsyncIterable<Uint8Array>) => {
+      let pending = Buffer.alloc(0);
+      let sent = 0;
+      for await (const piece of source) {
+        if (ws.readyState !== WebSocket.OPEN || options.endSignal?.aborted) break;
+        pending = pending.length === 0 ? Buffer.from(piece) : Buffer.concat([pending, piece]);
+        while (pending.length >= chunkBytes) {
+          sent += chunkBytes;
+          sendChunk(pending.subarray(0, chunkBytes), sent / bytesPerSecond);
+          pending = pending.subarray(chunkBytes);
+        }
+      }
+      const rest = pending.length - (pending.length % sampleBytes);
+      if (rest > 0 && ws.readyState === WebSocket.OPEN) sendChunk(pending.subarray(0, rest), (sent + rest) / bytesPerSecond);
+    };
   });
 }

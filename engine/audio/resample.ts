@@ -8,9 +8,9 @@
  * Converter: SRC_SINC_FASTEST — a real windowed-sinc, anti-aliased converter (stop band > 100 dB down
  * at 8.5 kHz and above for 48 kHz → 16 kHz; pass band flat to about 6 kHz, −3 dB near 6.4 kHz, which
  * keeps all of the speech band that matters for recognition). Measured on this 2-core dev box
- * (Node 20): 48 kHz → 16 kHz costs about 4 ms of CPU per second of audio (0.4 % of a core);
- * SRC_SINC_MEDIUM_QUALITY cost 21 ms and SRC_SINC_BEST_QUALITY 46 ms, which at hundreds of streams
- * would buy no recognition accuracy.
+ * (Node 20): 48 kHz → 16 kHz costs about 4–5 ms of CPU per second of audio (under 0.5 % of a core);
+ * SRC_SINC_MEDIUM_QUALITY cost 21 ms and SRC_SINC_BEST_QUALITY 46 ms, 5–10× more per stream for
+ * a wider pass band above 6 kHz (its effect on recognition is unmeasured).
  *
  * Cost to know about at scale: every converter is its own WASM instance (the package keeps its
  * converter state in module globals): about 8 ms to create and about 1.6 MB of resident memory

@@ -64,7 +64,8 @@ function closeTo(actual: ArrayLike<number>, expected: number[], tolerance: numbe
 describe('decodeAudioFile: WAV', () => {
   test('the shared Hebrew clips decode sample for sample (16 kHz mono 16-bit)', async (t) => {
     const set = clips('he');
-    if (!haveAssets(t, ...set.map((c) => c.wav), assetPath('audio', 'he', 'long', 'asimov.wav'))) return;
+    if (!haveAssets(t, assetPath('audio', 'he'), ...set.map((c) => c.wav), assetPath('audio', 'he', 'long', 'asimov.wav'))) return;
+    assert.ok(set.length > 0, 'no Hebrew clips in the shared assets');
     for (const clip of set) {
       const audio = await decodeAudioFile(clip.wav);
       const reference = new wavefile.WaveFile(fs.readFileSync(clip.wav)).getSamples(false, Int16Array) as unknown as Int16Array;
@@ -145,6 +146,11 @@ describe('decodeAudioFile: WAV', () => {
     await assert.rejects(decodeAudioFile(write('empty.wav', '')), (e) => isKolError(e, 'audio_empty') && e.message.includes('empty.wav'));
     const noSamples = write('nosamples.wav', wavBytes({ format: 1, channels: 1, rate: 16_000, bits: 16, data: Buffer.alloc(0) }));
     await assert.rejects(decodeAudioFile(noSamples), (e) => isKolError(e, 'audio_empty') && e.message.includes('nosamples.wav'));
+  });
+
+  test('a WAV below 8 kHz is unsupported_sample_rate, naming the file', async () => {
+    const file = write('slow.wav', wavBytes({ format: 1, channels: 1, rate: 4000, bits: 16, data: Buffer.alloc(800) }));
+    await assert.rejects(decodeAudioFile(file), (e) => isKolError(e, 'unsupported_sample_rate') && e.message.includes('slow.wav') && e.message.includes('4000 Hz'));
   });
 
   test('a missing file is audio_unreadable, naming it', async () => {

@@ -13,7 +13,7 @@ import path from 'node:path';
 import wavefile from 'wavefile';
 import { KolError } from '../errors.js';
 import { decodePcm } from './pcm.js';
-import { createResampler, OUTPUT_RATE } from './resample.js';
+import { createResampler, MAX_INPUT_RATE, MIN_INPUT_RATE, OUTPUT_RATE } from './resample.js';
 
 export interface DecodedAudio {
   /** Mono float32 at 16 kHz. */
@@ -30,7 +30,10 @@ export interface DecodeOptions {
   ffmpeg?: string;
 }
 
-/** Decodes a file. Rejects with `audio_empty`, `audio_unreadable` or `ffmpeg_missing`, naming the file. */
+/**
+ * Decodes a file. Rejects with `audio_empty`, `audio_unreadable`, `ffmpeg_missing` or (a WAV outside
+ * 8–192 kHz) `unsupported_sample_rate`, naming the file.
+ */
 export async function decodeAudioFile(file: string, options: DecodeOptions = {}): Promise<DecodedAudio> {
   const name = path.basename(file);
   let bytes: Buffer;
@@ -45,6 +48,9 @@ export async function decodeAudioFile(file: string, options: DecodeOptions = {})
   if (isWav(bytes)) {
     const wav = decodeWav(bytes, name);
     if (wav.kind === 'pcm') {
+      if (wav.rate < MIN_INPUT_RATE || wav.rate > MAX_INPUT_RATE) {
+        throw new KolError('unsupported_sample_rate', `${name}: the sample rate ${wav.rate} Hz is not supported; use ${MIN_INPUT_RATE} to ${MAX_INPUT_RATE} Hz.`);
+      }
       decoded = { mono: await resampleAll(wav.mono, wav.rate), rate: wav.rate, channels: wav.channels };
     } else {
       decoded = await decodeWithFfmpeg(file, name, options.ffmpeg ?? 'ffmpeg', `A WAV file with ${wav.encoding}`);

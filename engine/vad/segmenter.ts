@@ -18,7 +18,7 @@
  *   segment (a new `speech_start`) — unless the cut fell in a pause that is still going on, in which
  *   case speech has ended (speechEndSample = start of the pause) and the rest waits as pre-roll.
  * - Segments never overlap: pre-roll never reaches back past the end of the previous segment, so no
- *   sample is sent twice, and consecutive segments of a max-length cut are contiguous.
+ *   sample is sent twice; the two parts of a cut through speech are contiguous.
  * - Memory is bounded: a fixed ring of pre-roll frames while idle, at most maxSegmentS of audio while
  *   a segment is open.
  */
@@ -88,9 +88,18 @@ export type SegmenterEvent =
 
 export interface OpenSegment {
   segmentId: number;
-  /** A copy of the audio so far, from startSample. */
+  /** The audio so far, from startSample. */
   audio: Float32Array;
   startSample: number;
+}
+
+export interface PendingEnd {
+  segmentId: number;
+  /** Exactly the audio the segment_end will carry if the pause reaches the endpoint. */
+  audio: Float32Array;
+  startSample: number;
+  endSample: number;
+  speechEndSample: number;
 }
 
 interface Frames {
@@ -114,10 +123,11 @@ export class Segmenter {
 
   private samplesSeen = 0;
   private nextSegmentId = 0;
-  /** End of the last emitted segment: pre-roll never reaches back before it. */
-  private lastSegmentEnd = 0;
   private ended = false;
-  /** Idle: recent frames, for pre-roll and for the frames that qualified the start. */
+  /**
+   * Idle: recent frames, for pre-roll and for the frames that qualified the start. It only ever holds
+   * frames after the end of the last segment, which is what keeps segments from overlapping.
+   */
   private readonly ring: FrameRing;
   /** Idle: consecutive frames at or above startThreshold. */
   private speechRun = 0;
@@ -167,10 +177,34 @@ export class Segmenter {
     return events;
   }
 
-  /** The open segment's audio so far (for partial transcripts), or null when none is open. */
+  /**
+   * The open segment's audio so far (for partial transcripts), or null when none is open. `audio` is a
+   * view of samples that never change (the buffer is append-only and never reused): keep it as long as
+   * needed, but do not write to it.
+   */
   openSegment(): OpenSegment | null {
     if (!this.open) return null;
-    return { segmentId: this.open.segmentId, audio: this.open.audio.copy(0, this.open.audio.length), startSample: this.open.startSample };
+    return { segmentId: this.open.segmentId, audio: this.open.audio.view(0, this.open.audio.length), startSample: this.open.startSample };
+  }
+
+  /**
+   * While the open segment is in a pause that has already outlasted the tail pad: the segment as it
+   * will end if the pause reaches the endpoint (same audio, endSample and speechEndSample as that
+   * segment_end, unless the length cap cuts it first), so its final transcript can start early.
+   * Null otherwise; speech resuming clears it. `audio` is a view, as in openSegment().
+   */
+  pendingEnd(): PendingEnd | null {
+    const segment = this.open;
+    if (!segment || segment.quietSince === null) return null;
+    const endSample = segment.quietSince + this.tailFrames * FRAME_SAMPLES;
+    if (endSample > this.samplesSeen) return null;
+    return {
+      segmentId: segment.segmentId,
+      audio: segment.audio.view(0, endSample - segment.startSample),
+      startSample: segment.startSample,
+      endSample,
+      speechEndSample: segment.quietSince,
+    };
   }
 
   private watchForSpeech(frame: Float32Array, probability: number): SegmenterEvent[] {
@@ -180,7 +214,7 @@ export class Segmenter {
 
     const speechStart = this.samplesSeen - this.speechRun * FRAME_SAMPLES;
     const oldestHeld = this.samplesSeen - this.ring.size * FRAME_SAMPLES;
-    const startSample = Math.max(speechStart - this.preRollFrames * FRAME_SAMPLES, oldestHeld, this.lastSegmentEnd);
+    const startSample = Math.max(speechStart - this.preRollFrames * FRAME_SAMPLES, oldestHeld);
     const segment = this.openAt(startSample);
     for (const held of this.ring.takeLast((this.samplesSeen - startSample) / FRAME_SAMPLES)) {
       segment.audio.append(held.audio);
@@ -243,7 +277,6 @@ export class Segmenter {
     }
     this.open = null;
     this.speechRun = 0;
-    this.lastSegmentEnd = endSample;
     return { type: 'segment_end', segmentId: segment.segmentId, audio, startSample: segment.startSample, endSample, reason, speechEndSample };
   }
 

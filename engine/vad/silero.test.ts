@@ -6,6 +6,9 @@ import { decodeAudioFile } from '../audio/wav.js';
 import { FRAME_SAMPLES, FrameChunker } from './frames.js';
 import { SileroVad, defaultSileroModelPath, type VadStream } from './silero.js';
 
+/** The Hebrew clips' folder: named to haveAssets so that an absent folder skips rather than tests nothing. */
+const HEBREW = assetPath('audio', 'he');
+
 function framesOf(pcm: Float32Array): Float32Array[] {
   return new FrameChunker().push(pcm);
 }
@@ -46,9 +49,34 @@ describe('SileroVad', () => {
     await session.release();
   });
 
+  test('matches the official wrapper: each frame is preceded by the last 64 samples of the one before', async (t) => {
+    const file = assetPath('audio', 'he', 'Lod_0053.wav');
+    if (!haveAssets(t, file)) return;
+    const frames = framesOf((await decodeAudioFile(file)).pcm);
+    // A literal transcription of OnnxWrapper.__call__ (snakers4/silero-vad utils_vad.py), batch 1.
+    const session = await ort.InferenceSession.create(defaultSileroModelPath());
+    const sr = new ort.Tensor('int64', BigInt64Array.from([16000n]), []);
+    let state: ort.Tensor = new ort.Tensor('float32', new Float32Array(2 * 128), [2, 1, 128]);
+    let context = new Float32Array(64);
+    const reference: number[] = [];
+    for (const frame of frames) {
+      const x = new Float32Array(64 + FRAME_SAMPLES);
+      x.set(context);
+      x.set(frame, 64);
+      const out = await session.run({ input: new ort.Tensor('float32', x, [1, x.length]), state, sr });
+      state = out.stateN;
+      context = x.slice(-64);
+      reference.push((out.output.data as Float32Array)[0]);
+    }
+    await session.release();
+    const ours = await probabilities(batched.createStream(), frames);
+    assert.ok(maxDifference(ours, reference) < 1e-5);
+  });
+
   test('real Hebrew speech scores above 0.5 over most frames', async (t) => {
     const set = clips('he');
-    if (!haveAssets(t, ...set.map((c) => c.wav))) return;
+    if (!haveAssets(t, HEBREW, ...set.map((c) => c.wav))) return;
+    assert.ok(set.length > 0, 'no Hebrew clips in the shared assets');
     let speech = 0;
     let total = 0;
     for (const clip of set) {
@@ -76,7 +104,8 @@ describe('SileroVad', () => {
 
   test('batched and unbatched runs give the same probabilities for streams running at once', async (t) => {
     const set = clips('he').slice(0, 4);
-    if (!haveAssets(t, ...set.map((c) => c.wav))) return;
+    if (!haveAssets(t, HEBREW, ...set.map((c) => c.wav))) return;
+    assert.equal(set.length, 4, 'the shared set has at least 4 Hebrew clips');
     const inputs = await Promise.all(set.map(async (c) => framesOf((await decodeAudioFile(c.wav)).pcm)));
     const runsBefore = batched.stats();
     const together = await Promise.all(inputs.map((frames) => probabilities(batched.createStream(), frames)));
@@ -92,6 +121,22 @@ describe('SileroVad', () => {
     assert.equal(runsAfter.frames - runsBefore.frames, frames);
     // Four streams in step share runs: one run per step of the longest clip.
     assert.equal(runs, Math.max(...inputs.map((f) => f.length)), `${runs} runs for ${frames} frames`);
+  });
+
+  test('a queue longer than maxBatch is split into several runs with the same results', async (t) => {
+    const set = clips('he').slice(0, 5);
+    if (!haveAssets(t, HEBREW, ...set.map((c) => c.wav))) return;
+    assert.equal(set.length, 5, 'the shared set has at least 5 Hebrew clips');
+    const inputs = await Promise.all(set.map(async (c) => framesOf((await decodeAudioFile(c.wav)).pcm).slice(0, 40)));
+    const small = await SileroVad.load(undefined, { maxBatch: 2 });
+    const split = await Promise.all(inputs.map((frames) => probabilities(small.createStream(), frames)));
+    const { runs } = small.stats();
+    await small.close();
+    const whole = await Promise.all(inputs.map((frames) => probabilities(batched.createStream(), frames)));
+    split.forEach((p, i) => assert.ok(maxDifference(p, whole[i]) < 1e-4));
+    const frames = 5 * 40;
+    assert.ok(runs >= frames / 2, `${runs} runs for ${frames} frames: some run took more than 2`);
+    assert.ok(runs < frames, 'frames were still batched');
   });
 
   test('state is per stream: interleaving two clips gives what each gives alone', async (t) => {

@@ -123,6 +123,7 @@ export class SileroVad {
     });
   }
 
+  /** Runs the queue until it is empty, including frames submitted while a run was in flight. */
   private async drain(): Promise<void> {
     this.running = true;
     try {
@@ -133,8 +134,6 @@ export class SileroVad {
     } finally {
       this.running = false;
     }
-    // Frames submitted while the last run was in flight.
-    if (this.queue.length > 0 && !this.closed) this.schedule();
   }
 
   private async run(batch: PendingFrame[]): Promise<void> {

@@ -5,7 +5,12 @@ export interface LocalWorkersOptions {
   binary: string;
   model: string;
   count: number;
-  /** CPU threads per worker. Default: the cores shared out between the workers, at least 1. */
+  /**
+   * CPU threads per worker. Default: every core (at most 8) for each worker. Measured on 2 cores
+   * (bench/RESULTS.md): a lone request runs 37 % faster with 2 threads than with 1, while two
+   * concurrent requests on 2 × 2 threads lose 18 % throughput to oversubscription — latency for the
+   * common case (one person speaking) wins.
+   */
   threads?: number;
   flashAttention?: boolean;
   useGpu?: boolean;
@@ -17,7 +22,7 @@ export interface LocalWorkersOptions {
 
 /** The local whisper-server workers for a pool: one process each, sharing out cores and GPUs. */
 export function createLocalWorkers(options: LocalWorkersOptions): LocalWorker[] {
-  const threads = options.threads ?? Math.max(1, Math.floor(os.availableParallelism() / options.count));
+  const threads = options.threads ?? Math.max(1, Math.min(8, os.availableParallelism()));
   return Array.from({ length: options.count }, (_, i) => {
     const gpus = options.gpuDevices ?? [];
     return new LocalWorker({

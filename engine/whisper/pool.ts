@@ -28,6 +28,8 @@ export interface WorkerStats {
   failures: number;
   restarts: number;
   busyMs: number;
+  /** The whisper-server process id of a local worker (for GPU memory per worker); absent for remote ones. */
+  pid?: number;
 }
 
 export interface PoolStats {
@@ -121,6 +123,7 @@ export class WorkerPool extends EventEmitter<{ job: [JobRecord]; restart: [worke
         url: s.worker.baseUrl,
         state: s.restarting ? 'restarting' : s.worker.state === 'ready' ? (s.busy ? 'busy' : 'ready') : s.worker.state,
         ...s.stats,
+        pid: (s.worker as WorkerHandle & { pid?: number }).pid,
       })),
     };
   }

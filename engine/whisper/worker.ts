@@ -37,6 +37,10 @@ export interface LocalWorkerOptions {
   /** How long model loading may take before the start counts as failed. */
   startTimeoutMs?: number;
   extraArgs?: string[];
+  /** Address whisper-server listens on (default 127.0.0.1; `kol worker` uses 0.0.0.0 to serve other hosts). */
+  host?: string;
+  /** A fixed port (`kol worker`); default: a free loopback port chosen at each start. */
+  port?: number;
 }
 
 /** Ports handed out by this process and not yet released: a second worker must not get the same one. */
@@ -82,7 +86,10 @@ export class LocalWorker extends EventEmitter<{ down: [reason: string] }> implem
   }
 
   get baseUrl(): string {
-    return `http://127.0.0.1:${this.port}`;
+    const host = this.options.host;
+    // A wildcard bind is reached through loopback from here.
+    const reach = !host || host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host;
+    return `http://${reach}:${this.port}`;
   }
 
   get pid(): number | undefined {
@@ -91,7 +98,7 @@ export class LocalWorker extends EventEmitter<{ down: [reason: string] }> implem
 
   args(port: number): string[] {
     const o = this.options;
-    const args = ['-m', o.model, '--host', '127.0.0.1', '--port', String(port), '-t', String(o.threads)];
+    const args = ['-m', o.model, '--host', o.host ?? '127.0.0.1', '--port', String(port), '-t', String(o.threads)];
     args.push(o.flashAttention ? '-fa' : '-nfa');
     if (!o.useGpu) args.push('-ng');
     else if (o.gpuDevice !== undefined) args.push('-dev', String(o.gpuDevice));
@@ -105,12 +112,18 @@ export class LocalWorker extends EventEmitter<{ down: [reason: string] }> implem
     await this.kill();
     this.stopping = false;
     this._state = 'starting';
-    if (this.port) portsInUse.delete(this.port);
-    this.port = await freePort();
+    if (o.port) this.port = o.port;
+    else {
+      if (this.port) portsInUse.delete(this.port);
+      this.port = await freePort();
+    }
 
     const output: string[] = [];
-    // cleanup: execa kills the child when this process exits, however it exits short of SIGKILL.
-    const child = execa(o.binary, this.args(this.port), { cleanup: true, reject: false, buffer: false, stdin: 'ignore' });
+    // cleanup: execa kills the child when this process exits, however it exits short of SIGKILL; and
+    // where util-linux's setpriv exists, the kernel kills it even then (parent-death signal; setpriv
+    // execs whisper-server, so the pid stays the worker's).
+    const [file, args] = withParentDeathSignal(o.binary, this.args(this.port));
+    const child = execa(file, args, { cleanup: true, reject: false, buffer: false, stdin: 'ignore' });
     this.child = child;
     for (const stream of [child.stdout, child.stderr]) {
       stream?.setEncoding('utf8');
@@ -184,6 +197,28 @@ export class LocalWorker extends EventEmitter<{ down: [reason: string] }> implem
     }
     this.child = null;
     this._state = 'stopped';
-    if (this.port) portsInUse.delete(this.port);
+    if (this.port && !this.options.port) portsInUse.delete(this.port);
   }
+}
+
+let setprivPath: string | null | undefined;
+
+/** Prefixes `setpriv --pdeathsig KILL --` (Linux, when installed), so the child dies with this process. */
+export function withParentDeathSignal(binary: string, args: string[]): [string, string[]] {
+  if (setprivPath === undefined) {
+    setprivPath = null;
+    if (process.platform === 'linux') {
+      for (const dir of (process.env.PATH ?? '').split(':').concat('/usr/bin', '/bin')) {
+        const candidate = `${dir}/setpriv`;
+        try {
+          fs.accessSync(candidate, fs.constants.X_OK);
+          setprivPath = candidate;
+          break;
+        } catch {
+          // not here
+        }
+      }
+    }
+  }
+  return setprivPath ? [setprivPath, ['--pdeathsig', 'KILL', '--', binary, ...args]] : [binary, args];
 }

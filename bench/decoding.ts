@@ -1,7 +1,7 @@
 /**
- * Does a reduced encoder window (audio_ctx sized to the segment) cost accuracy? Transcribes every
- * shared clip with the full 30 s window and with audio_ctx = "auto", beam 5, and prints WER and time.
- *   node --import tsx bench/audio-ctx.ts [--threads N]
+ * What each decoding choice for finals costs and buys: beam width, encoder window (audio_ctx),
+ * temperature fallback. Transcribes every shared clip with each variant; prints WER and time.
+ *   node --import tsx bench/decoding.ts [--threads N]
  */
 import os from 'node:os';
 import { decodeAudioFile } from '../engine/audio/wav.js';
@@ -22,6 +22,10 @@ for (const language of ['he', 'en']) {
   const set = await Promise.all(clips(language).map(async (c) => ({ ...c, pcm: (await decodeAudioFile(c.wav)).pcm })));
   const variants: Array<[string, TranscribeOptions]> = [
     ['full window, beam 5', { beamSize: 5 }],
+    ['full window, beam 5, no temperature fallback', { beamSize: 5, temperatureFallback: false }],
+    ['full window, beam 3', { beamSize: 3 }],
+    ['audio_ctx 1024, beam 5', { beamSize: 5, audioCtx: 1024 }],
+    ['audio_ctx 768, beam 5', { beamSize: 5, audioCtx: 768 }],
     ['audio_ctx auto, beam 5', { beamSize: 5, audioCtx: 'auto' }],
     ['full window, greedy', { beamSize: 1 }],
     ['audio_ctx auto, greedy', { beamSize: 1, audioCtx: 'auto' }],

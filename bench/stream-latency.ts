@@ -1,0 +1,42 @@
+/**
+ * Streaming latency on this machine: N concurrent clients each play the Hebrew clips joined with
+ * known pauses, at real-time pace, to a real `kol serve` (in process) with real workers.
+ *   node --import tsx bench/stream-latency.ts [--streams 1,4] [--workers 2] [--threads 1]
+ * Prints one table row per concurrency: end of speech → final p50/p95/max, first partial, partial
+ * cadence, WER.
+ */
+import os from 'node:os';
+import { startServer } from '../server/app.js';
+import { DEFAULT_CONFIG } from '../server/config.js';
+import { REAL_MODEL } from '../test/helpers/assets.js';
+import { hebrewBenchStream, percentile, runStream } from './streams.js';
+
+function arg(name: string, fallback: string): string {
+  const at = process.argv.indexOf(`--${name}`);
+  return at >= 0 ? process.argv[at + 1] : fallback;
+}
+
+const concurrencies = arg('streams', '1,4').split(',').map(Number);
+const workers = Number(arg('workers', '2'));
+const threads = Number(arg('threads', '1'));
+const server = await startServer({ ...DEFAULT_CONFIG, port: 0, model: REAL_MODEL, workers, threads, gpu: 'off', logLevel: 'warn' });
+const stream = await hebrewBenchStream();
+
+const rows: string[] = [];
+for (const n of concurrencies) {
+  const runs = await Promise.all(Array.from({ length: n }, () => runStream(`${server.url}/v1/stream`, stream)));
+  const latencies = runs.flatMap((r) => r.finals.map((f) => f.endOfSpeechToFinalMs));
+  const firstPartial = runs.flatMap((r) => r.firstPartialMs);
+  const gaps = runs.flatMap((r) => r.partialGapsS);
+  const wer = runs.reduce((sum, r) => sum + r.wer, 0) / runs.length;
+  const f = (ms: number) => (ms / 1000).toFixed(2);
+  rows.push(
+    `| ${n} | ${latencies.length} | ${f(percentile(latencies, 50))} | ${f(percentile(latencies, 95))} | ${f(Math.max(...latencies))} | ${f(percentile(firstPartial, 50))} | ${percentile(gaps, 50).toFixed(2)} / ${percentile(gaps, 95).toFixed(2)} | ${runs.reduce((s, r) => s + r.partials, 0)} | ${wer.toFixed(3)} |`,
+  );
+}
+await server.close();
+
+console.log(`\n${stream.seconds.toFixed(0)} s Hebrew stream per client, ${workers} workers × ${threads} threads, base q8_0, ${os.cpus().length} cores (${os.cpus()[0].model})\n`);
+console.log('| streams | finals | end of speech → final p50 (s) | p95 (s) | max (s) | first partial p50 (s) | partial gap p50 / p95 (s of audio) | partials | WER |');
+console.log('| --- | --- | --- | --- | --- | --- | --- | --- | --- |');
+console.log(rows.join('\n'));

@@ -1,0 +1,107 @@
+/**
+ * What the three compatibility dialects share: frame bytes, ids, close codes, the model's name, and
+ * the small mappings from vendor parameters to the native session configuration.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import path from 'node:path';
+import type { RawData, WebSocket } from 'ws';
+import { ERROR_CATALOG, KolError, type ErrorCode } from '../../engine/errors.js';
+import { CLOSE_CODES, type ServerMessage } from '../protocol.js';
+import type { Gateway } from '../gateway.js';
+
+export type FinalMessage = Extract<ServerMessage, { type: 'final' }>;
+
+export function frameBytes(data: RawData): Buffer {
+  return Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data as ArrayBuffer);
+}
+
+/** A random id in a vendor's style, e.g. `item_3f9a…`. */
+export function randomId(prefix: string, bytes = 12): string {
+  return `${prefix}${randomBytes(bytes).toString('hex')}`;
+}
+
+/** The WebSocket close code for a fatal error: 1008 for what the client did, 1013 for "try again later", 1011 otherwise. */
+export function closeCodeFor(code: ErrorCode): number {
+  const status = ERROR_CATALOG[code].status;
+  if (status === 503 || status === 429) return CLOSE_CODES.tryAgainLater;
+  return status < 500 ? CLOSE_CODES.policy : CLOSE_CODES.internal;
+}
+
+/** Closes after a fatal error, unless the gateway already did (then this is a no-op). */
+export function closeAfterFatal(ws: WebSocket, code: ErrorCode): void {
+  setImmediate(() => {
+    if (ws.readyState === ws.OPEN) ws.close(closeCodeFor(code), code);
+  });
+}
+
+export interface ModelInfo {
+  name: string;
+  version: string;
+  arch: string;
+  uuid: string;
+}
+
+/** The model the server transcribes with, as vendors' metadata fields want it. */
+export function modelInfo(gateway: Gateway): ModelInfo {
+  const configured = gateway.config.model;
+  const name = configured ? path.basename(configured).replace(/\.bin$/, '') : 'default';
+  return { name: `kol-whisper-${name}`, version: '1', arch: 'whisper', uuid: uuidFrom(name) };
+}
+
+/** A stable UUID-shaped id derived from a string. */
+export function uuidFrom(text: string): string {
+  const h = createHash('sha256').update(text).digest('hex');
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-4${h.slice(13, 16)}-a${h.slice(17, 20)}-${h.slice(20, 32)}`;
+}
+
+/**
+ * A vendor language tag → ours: `en-US` → `en`, `he` → `he`; Deepgram's `multi` and an empty value
+ * → `auto` / the server default. Whatever is left is validated by the session configuration.
+ */
+export function languageFrom(raw: string | null | undefined, serverDefault: string): string {
+  if (raw === null || raw === undefined || raw.trim() === '') return serverDefault;
+  const tag = raw.trim().toLowerCase();
+  if (tag === 'multi' || tag === 'auto') return 'auto';
+  return tag.split(/[-_]/)[0];
+}
+
+/** A boolean query parameter as vendors write it (`true`/`false`, `1`/`0`). */
+export function boolParam(params: URLSearchParams, name: string, fallback: boolean): boolean {
+  const raw = params.get(name);
+  if (raw === null || raw === '') return fallback;
+  if (raw === 'true' || raw === '1') return true;
+  if (raw === 'false' || raw === '0') return false;
+  throw new KolError('invalid_config', `Query parameter "${name}" must be true or false, not ${JSON.stringify(raw)}.`);
+}
+
+/** A whole-number query parameter, or null when absent. */
+export function intParam(params: URLSearchParams, name: string): number | null {
+  const raw = params.get(name);
+  if (raw === null || raw === '') return null;
+  const value = Number(raw);
+  if (!Number.isFinite(value)) throw new KolError('invalid_config', `Query parameter "${name}" must be a number, not ${JSON.stringify(raw)}.`);
+  return Math.round(value);
+}
+
+export const MIN_ENDPOINT_MS = 100;
+export const MAX_ENDPOINT_MS = 5000;
+
+/** A vendor's silence duration → our endpoint_ms range (100–5000 ms). */
+export function clampEndpoint(ms: number): number {
+  return Math.min(MAX_ENDPOINT_MS, Math.max(MIN_ENDPOINT_MS, Math.round(ms)));
+}
+
+/** A word without the punctuation around it (inner marks such as the gershayim of צה"ל stay). */
+export function bareWord(word: string): string {
+  return word.replace(/^[\p{P}\p{S}]+|[\p{P}\p{S}]+$/gu, '');
+}
+
+/** Mean of word probabilities, or 1 for a text without word timings, 0 for no text. */
+export function meanConfidence(final: { text: string; words: Array<{ probability: number }> }): number {
+  if (final.words.length === 0) return final.text.trim() ? 1 : 0;
+  return round3(final.words.reduce((sum, w) => sum + w.probability, 0) / final.words.length);
+}
+
+export function round3(value: number): number {
+  return Math.round(value * 1000) / 1000;
+}

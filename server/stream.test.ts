@@ -1,0 +1,278 @@
+/**
+ * The streaming server end to end: real WebSockets into a real `kol serve` with real whisper-server
+ * workers on the real base model, fed the shared recordings both at real-time pace and as fast as
+ * the server accepts (its pacing limit).
+ */
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import { after, before, describe, test } from 'node:test';
+import WebSocket from 'ws';
+import { decodeAudioFile } from '../engine/audio/wav.js';
+import { corpusWer, normalizeText, wordErrorRate } from '../engine/wer.js';
+import { streamAudio, type StreamResult } from '../clients/cli/stream-client.js';
+import { joinClips } from '../bench/streams.js';
+import { assetPath, clips, haveAssets, REAL_MODEL, type Clip } from '../test/helpers/assets.js';
+import { startTestServer } from '../test/helpers/server.js';
+import type { RunningServer } from './app.js';
+import type { ServerMessage } from './protocol.js';
+
+type Final = Extract<ServerMessage, { type: 'final' }>;
+const AS_FAST_AS_ACCEPTED = Infinity;
+
+function toS16(pcm: Float32Array): Uint8Array {
+  const out = new Int16Array(pcm.length);
+  for (let i = 0; i < pcm.length; i++) out[i] = Math.max(-32768, Math.min(32767, Math.round(pcm[i] * 32767)));
+  return new Uint8Array(out.buffer);
+}
+
+async function clipBytes(clip: Clip): Promise<Uint8Array> {
+  return toS16((await decodeAudioFile(clip.wav)).pcm);
+}
+
+function finalText(result: StreamResult): string {
+  return result.finals.map((f) => f.text).filter(Boolean).join(' ');
+}
+
+describe('streaming over /v1/stream with the real base model', () => {
+  let server: RunningServer;
+  /** kol transcribe's result per clip (the same pool, beam 5, whole file): the offline baseline. */
+  const offline = new Map<string, string>();
+  const heClips = clips('he');
+  const jfk = clips('en').find((c) => c.name === 'jfk');
+
+  before(async () => {
+    if (!fs.existsSync(REAL_MODEL)) return;
+    server = await startTestServer();
+    for (const clip of [...heClips, ...(jfk ? [jfk] : [])]) {
+      const { pcm } = await decodeAudioFile(clip.wav);
+      const transcript = await server.runtime.finalPool.transcribe(pcm, { language: clip === jfk ? 'en' : 'he', beamSize: 5 });
+      offline.set(clip.name, transcript.text);
+    }
+  });
+  after(() => server?.close());
+
+  const url = (query = '') => `${server.url}/v1/stream${query}`;
+
+  test('every Hebrew clip and jfk.wav at real-time pace: partials before long finals, WER within 0.02 of offline', async (t) => {
+    if (!haveAssets(t, REAL_MODEL, ...heClips.map((c) => c.wav))) return;
+    assert.ok(jfk, 'jfk.wav is in the shared English set');
+    const set = [...heClips, jfk];
+    const results: Array<{ clip: Clip; result: StreamResult }> = [];
+    // Two sessions at a time (one per worker), each at real-time pace.
+    for (let i = 0; i < set.length; i += 2) {
+      const batch = set.slice(i, i + 2);
+      results.push(
+        ...(await Promise.all(
+          batch.map(async (clip) => ({
+            clip,
+            result: await streamAudio({ url: url(clip === jfk ? '?language=en' : ''), audio: await clipBytes(clip), speed: 1 }),
+          })),
+        )),
+      );
+    }
+    for (const { clip, result } of results) {
+      assert.equal(result.closeCode, 1000, `${clip.name} closed normally`);
+      assert.equal(result.messages.at(-1)?.message.type, 'closed');
+      assert.ok(result.finals.length > 0, `${clip.name} got a final`);
+      // A partial arrives before the final of every segment longer than 2 s.
+      for (const final of result.finals.filter((f) => f.end - f.start > 2)) {
+        const finalAt = result.messages.findIndex((m) => m.message === final);
+        const partialBefore = result.messages.slice(0, finalAt).some((m) => m.message.type === 'partial' && m.message.segment_id === final.segment_id);
+        assert.ok(partialBefore, `${clip.name}: a partial came before the final of segment ${final.segment_id} (${(final.end - final.start).toFixed(1)} s)`);
+      }
+      t.diagnostic(`${clip.name}: streamed "${finalText(result)}" | offline "${offline.get(clip.name)}"`);
+    }
+    const streamed = corpusWer(results.map(({ clip, result }) => ({ reference: clip.reference ?? '', hypothesis: finalText(result) }))).wer;
+    const baseline = corpusWer(results.map(({ clip }) => ({ reference: clip.reference ?? '', hypothesis: offline.get(clip.name) ?? '' }))).wer;
+    t.diagnostic(`WER streamed ${streamed.toFixed(3)}, offline ${baseline.toFixed(3)}`);
+    assert.ok(streamed <= baseline + 0.02, `streamed WER ${streamed.toFixed(3)} within 0.02 of offline ${baseline.toFixed(3)}`);
+  });
+
+  test('all Hebrew clips joined with 0.3–1.5 s pauses, as fast as accepted: finals in order, WER within 0.03 of offline', async (t) => {
+    if (!haveAssets(t, REAL_MODEL, ...heClips.map((c) => c.wav))) return;
+    const joined = await joinClips(heClips, [0.3, 1.5, 0.8, 1.1, 0.5]);
+    const started = performance.now();
+    const result = await streamAudio({ url: url(), audio: new Uint8Array(joined.pcm16.buffer), speed: AS_FAST_AS_ACCEPTED });
+    const seconds = (performance.now() - started) / 1000;
+    t.diagnostic(`${joined.seconds.toFixed(0)} s of audio streamed in ${seconds.toFixed(1)} s`);
+    assert.equal(result.closeCode, 1000);
+    const ids = result.finals.map((f) => f.segment_id);
+    assert.deepEqual(ids, [...ids].sort((a, b) => a - b), 'finals arrive in segment order');
+    for (let i = 1; i < result.finals.length; i++) assert.ok(result.finals[i].start >= result.finals[i - 1].end - 1e-6, 'segments do not overlap');
+    const reference = heClips.map((c) => c.reference).join(' ');
+    const streamed = wordErrorRate(reference, finalText(result)).wer;
+    const baseline = corpusWer(heClips.map((c) => ({ reference: c.reference ?? '', hypothesis: offline.get(c.name) ?? '' }))).wer;
+    t.diagnostic(`WER streamed ${streamed.toFixed(3)}, offline per clip ${baseline.toFixed(3)}`);
+    assert.ok(streamed <= baseline + 0.03, `joined-stream WER ${streamed.toFixed(3)} within 0.03 of offline ${baseline.toFixed(3)}`);
+    // The server throttles to its real-time factor (4×) after a 10 s burst: it cannot have been much faster.
+    assert.ok(seconds >= (joined.seconds - 10) / 4 - 1, 'pacing limit held');
+  });
+
+  test('125 s of continuous speech: segments <= 10 s, nothing lost or doubled at the cuts', async (t) => {
+    const long = assetPath('audio', 'he', 'long', 'asimov.wav');
+    if (!haveAssets(t, REAL_MODEL, long)) return;
+    const { pcm } = await decodeAudioFile(long);
+    const [result, offlineText] = await Promise.all([
+      streamAudio({ url: url(), audio: toS16(pcm), speed: AS_FAST_AS_ACCEPTED }),
+      server.runtime.finalPool.transcribe(pcm, { language: 'he', beamSize: 5 }).then((r) => r.text),
+    ]);
+    assert.equal(result.closeCode, 1000);
+    for (const f of result.finals) assert.ok(f.end - f.start <= 10 + 1e-6, `segment ${f.segment_id} is ${(f.end - f.start).toFixed(2)} s`);
+    const cuts = result.finals.filter((f) => f.reason === 'max_length');
+    t.diagnostic(`${result.finals.length} segments, ${cuts.length} cut at the 10 s cap`);
+    assert.ok(cuts.length > 0, 'continuous speech reaches the cap at least once');
+    const streamedWords = normalizeText(finalText(result)).split(' ').filter(Boolean);
+    const offlineWords = normalizeText(offlineText).split(' ').filter(Boolean);
+    t.diagnostic(`words: streamed ${streamedWords.length}, offline ${offlineWords.length}`);
+    assert.ok(Math.abs(streamedWords.length - offlineWords.length) <= 0.1 * offlineWords.length, 'streamed word count within 10 % of offline');
+    for (const cut of cuts) {
+      const next = result.finals.find((f) => f.segment_id === cut.segment_id + 1);
+      if (!next) continue;
+      assert.ok(Math.abs(next.start - cut.end) < 1e-6, 'the next segment starts exactly at the cut');
+      const before = normalizeText(cut.text).split(' ').filter(Boolean);
+      const afterWords = normalizeText(next.text).split(' ').filter(Boolean);
+      t.diagnostic(`cut at ${cut.end.toFixed(2)} s: "…${before.slice(-3).join(' ')}" | "${afterWords.slice(0, 3).join(' ')}…"`);
+      // A word split by the cut and heard twice would end one segment and begin the next.
+      for (let n = 1; n <= 3; n++) {
+        if (before.length >= n && afterWords.length >= n) {
+          assert.notDeepEqual(before.slice(-n), afterWords.slice(0, n), `the ${n} word(s) around the cut at ${cut.end.toFixed(2)} s are not doubled`);
+        }
+      }
+    }
+  });
+
+  test('30 s of silence, of white noise and of babble-like noise: no final text', async (t) => {
+    if (!haveAssets(t, REAL_MODEL, ...heClips.map((c) => c.wav))) return;
+    const n = 30 * 16000;
+    const silence = new Float32Array(n);
+    const white = new Float32Array(n);
+    for (let i = 0; i < n; i++) white[i] = (Math.random() * 2 - 1) * 0.3;
+    // Babble: eight different voices reversed (unintelligible, speech-shaped), summed and looped.
+    const voices = await Promise.all(heClips.slice(0, 8).map(async (c) => (await decodeAudioFile(c.wav)).pcm.slice().reverse()));
+    const babble = new Float32Array(n);
+    for (const v of voices) for (let i = 0; i < n; i++) babble[i] += (v[i % v.length] * 0.9) / Math.sqrt(voices.length);
+    const results = await Promise.all([silence, white, babble].map((pcm) => streamAudio({ url: url(), audio: toS16(pcm), speed: AS_FAST_AS_ACCEPTED })));
+    for (const [i, result] of results.entries()) {
+      const name = ['silence', 'white noise', 'babble'][i];
+      t.diagnostic(`${name}: ${result.finals.length} finals, text "${finalText(result)}"`);
+      assert.equal(result.closeCode, 1000);
+      assert.equal(finalText(result), '', `${name} yields no final text`);
+    }
+  });
+
+  test('2 and then 8 concurrent sessions at real-time pace each get their own transcript', async (t) => {
+    if (!haveAssets(t, REAL_MODEL, ...heClips.map((c) => c.wav))) return;
+    for (const count of [2, 8]) {
+      const chosen = heClips.slice(0, count);
+      const results = await Promise.all(chosen.map(async (clip) => streamAudio({ url: url(), audio: await clipBytes(clip), speed: 1 })));
+      for (const [i, clip] of chosen.entries()) {
+        const text = finalText(results[i]);
+        const own = wordErrorRate(offline.get(clip.name) ?? '', text).wer;
+        const others = chosen.filter((c) => c !== clip).map((c) => wordErrorRate(offline.get(c.name) ?? '', text).wer);
+        t.diagnostic(`${count} sessions, ${clip.name}: WER vs its own offline text ${own.toFixed(2)}, vs the others' ≥ ${Math.min(...others).toFixed(2)}`);
+        assert.ok(own <= 0.5, `${clip.name} matches its own clip (${own.toFixed(2)})`);
+        assert.ok(others.every((w) => w > own), `${clip.name} got its own transcript, not another session's`);
+      }
+    }
+  });
+
+  test('flush finalizes now; eof delivers every pending final, then closed, then close 1000', async (t) => {
+    const clip = heClips.find((c) => c.name === 'Credit_Rating_0006');
+    if (!haveAssets(t, REAL_MODEL, clip?.wav ?? 'Credit_Rating_0006.wav')) return;
+    const audio = await clipBytes(clip!);
+    const messages: ServerMessage[] = [];
+    const ws = new WebSocket(url());
+    const closed = new Promise<number>((resolve) => ws.on('close', (code) => resolve(code)));
+    const flushedFinal = new Promise<Final>((resolve) =>
+      ws.on('message', (data) => {
+        const m = JSON.parse(data.toString()) as ServerMessage;
+        messages.push(m);
+        if (m.type === 'final' && m.reason === 'flush') resolve(m);
+      }),
+    );
+    await new Promise((resolve) => ws.once('open', resolve));
+    // 2 s of speech, then flush in the middle of a sentence: a final comes without waiting for a pause.
+    ws.send(audio.subarray(0, 2 * 32000));
+    await new Promise((r) => setTimeout(r, 300));
+    ws.send(JSON.stringify({ type: 'flush' }));
+    const final = await flushedFinal;
+    assert.ok(final.text.length > 0, 'the flushed segment has text');
+    assert.ok(final.end <= 2.01, 'the flushed segment ends where the audio did');
+    // The rest of the clip, then eof: its finals come before `closed`, then the socket closes normally.
+    for (let at = 2 * 32000; at < audio.length; at += 3200) ws.send(audio.subarray(at, at + 3200));
+    ws.send(JSON.stringify({ type: 'eof' }));
+    assert.equal(await closed, 1000);
+    const closedAt = messages.findIndex((m) => m.type === 'closed');
+    assert.equal(closedAt, messages.length - 1, '`closed` is the last message');
+    const finals = messages.filter((m): m is Final => m.type === 'final');
+    assert.ok(finals.length >= 2, 'the rest of the clip was finalized before closing');
+    assert.equal((messages[closedAt] as Extract<ServerMessage, { type: 'closed' }>).segments, finals.length);
+  });
+
+  test('malformed input gets specific error codes; the session and the server live on', async (t) => {
+    if (!haveAssets(t, REAL_MODEL, ...heClips.map((c) => c.wav))) return;
+    const errors: Array<{ code: string; fatal: boolean }> = [];
+    const ws = new WebSocket(url());
+    ws.on('message', (data) => {
+      const m = JSON.parse(data.toString()) as ServerMessage;
+      if (m.type === 'error') errors.push({ code: m.code, fatal: m.fatal });
+    });
+    await new Promise((resolve) => ws.once('open', resolve));
+    const expectError = async (send: () => void, code: string) => {
+      const before = errors.length;
+      send();
+      for (let i = 0; i < 100 && errors.length === before; i++) await new Promise((r) => setTimeout(r, 20));
+      assert.equal(errors[before]?.code, code, `expected ${code}, got ${JSON.stringify(errors.slice(before))}`);
+      assert.equal(errors[before]?.fatal, false);
+    };
+    await expectError(() => ws.send('{not json'), 'invalid_json');
+    await expectError(() => ws.send(JSON.stringify({ type: 'transcribe_please' })), 'unknown_message_type');
+    await expectError(() => ws.send(JSON.stringify({ type: 'config', sample_rate: 3 })), 'unsupported_sample_rate');
+    await expectError(() => ws.send(JSON.stringify({ type: 'config', encoding: 'mp3' })), 'unsupported_encoding');
+    await expectError(() => ws.send(JSON.stringify({ type: 'audio', data: '***' })), 'invalid_base64');
+    await expectError(() => ws.send(Buffer.alloc(3)), 'odd_pcm_length');
+    await expectError(() => ws.send(Buffer.alloc(server.gateway.config.maxFrameBytes + 2)), 'frame_too_large');
+    await expectError(() => ws.send(JSON.stringify({ type: 'config', language: 'en' })), 'config_after_audio');
+    // The session still works: real audio gives a real final.
+    const audio = await clipBytes(heClips[0]);
+    const finals: Final[] = [];
+    ws.on('message', (data) => {
+      const m = JSON.parse(data.toString()) as ServerMessage;
+      if (m.type === 'final') finals.push(m);
+    });
+    const closed = new Promise((resolve) => ws.on('close', resolve));
+    ws.send(audio);
+    ws.send(JSON.stringify({ type: 'eof' }));
+    await expectError(() => ws.send(Buffer.alloc(320)), 'session_ended');
+    await closed;
+    assert.ok(finals.some((f) => f.text.length > 0), 'the session transcribed after all the bad input');
+
+    // A bad rate in the URL cannot be decoded at all: a fatal error, then close 1008.
+    const bad = await streamAudio({ url: url('?sample_rate=4'), audio: new Uint8Array(0) });
+    const error = bad.messages.find((m) => m.message.type === 'error')?.message;
+    assert.equal(error?.type === 'error' && error.code, 'unsupported_sample_rate');
+    assert.equal(bad.closeCode, 1008);
+    const health = await fetch(`${server.url.replace('ws', 'http')}/healthz`);
+    assert.equal(health.status, 200, 'the server is healthy');
+  });
+
+  test('a wscat-style session of JSON text frames gets the same finals as a binary one', async (t) => {
+    const clip = heClips.find((c) => c.name === 'Hashlama112_0024');
+    if (!haveAssets(t, REAL_MODEL, clip?.wav ?? 'Hashlama112_0024.wav')) return;
+    const audio = await clipBytes(clip!);
+    const [binary, text] = await Promise.all([
+      streamAudio({ url: url(), audio, speed: 2 }),
+      streamAudio({ url: url(), audio, speed: 2, asText: true, config: { language: 'he', partials: false } }),
+    ]);
+    assert.equal(text.closeCode, 1000);
+    assert.ok(!text.messages.some((m) => m.message.type === 'partial'), 'partials: false was applied');
+    assert.deepEqual(
+      text.finals.map((f) => [f.start, f.end]),
+      binary.finals.map((f) => [f.start, f.end]),
+      'the same segments',
+    );
+    const difference = wordErrorRate(finalText(binary), finalText(text)).wer;
+    t.diagnostic(`binary "${finalText(binary)}" | text "${finalText(text)}"`);
+    assert.ok(difference <= 0.1, `the same text (difference ${difference.toFixed(2)})`);
+  });
+});

@@ -1,0 +1,91 @@
+/**
+ * Shared by the compatibility-dialect tests (server/compat/*.test.ts): a shared clip as raw PCM, the
+ * same clip through the native endpoint for the baseline, pacing, and WER.
+ */
+import fs from 'node:fs';
+import libsamplerate from '@alexanderolsen/libsamplerate-js';
+import { streamAudio } from '../../clients/cli/stream-client.js';
+import { wordErrorRate } from '../../engine/wer.js';
+import { sniffContainer } from '../../server/compat/audio.js';
+import { assetPath } from './assets.js';
+
+/** 13 s of Hebrew speech in three segments, with a reference transcript. */
+export const CLIP_WAV = assetPath('audio', 'he', 'Credit_Rating_0006.wav');
+export const CLIP_TXT = assetPath('audio', 'he', 'Credit_Rating_0006.txt');
+
+export interface ClipPcm {
+  /** s16le mono at `sampleRate`. */
+  pcm: Buffer;
+  sampleRate: number;
+  reference: string;
+  seconds: number;
+}
+
+/**
+ * The clip's own 16-bit samples (read from the WAV's data chunk, not decoded and re-quantized), with
+ * `padSeconds` of silence appended, optionally resampled (sinc, best quality) to another rate.
+ */
+export async function loadClip(options: { padSeconds?: number; sampleRate?: number } = {}): Promise<ClipPcm> {
+  const file = fs.readFileSync(CLIP_WAV);
+  const sniffed = sniffContainer(file);
+  if (sniffed.kind !== 'wav' || sniffed.encoding !== 'linear16' || sniffed.channels !== 1 || sniffed.sampleRate !== 16000) {
+    throw new Error(`${CLIP_WAV}: expected a 16 kHz mono 16-bit WAV`);
+  }
+  const samples = file.subarray(sniffed.dataOffset);
+  let pcm: Buffer = Buffer.concat([samples.subarray(0, samples.length - (samples.length % 2)), Buffer.alloc(Math.round((options.padSeconds ?? 0) * 16000) * 2)]);
+  const rate = options.sampleRate ?? 16000;
+  if (rate !== 16000) pcm = await resampleS16(pcm, 16000, rate);
+  return { pcm, sampleRate: rate, reference: fs.readFileSync(CLIP_TXT, 'utf8').trim(), seconds: pcm.length / 2 / rate };
+}
+
+async function resampleS16(pcm: Buffer, from: number, to: number): Promise<Buffer> {
+  const input = new Float32Array(pcm.length / 2);
+  for (let i = 0; i < input.length; i++) input[i] = pcm.readInt16LE(i * 2) / 32768;
+  const converter = await libsamplerate.create(1, from, to, { converterType: libsamplerate.ConverterType.SRC_SINC_BEST_QUALITY });
+  const output = converter.simple(input);
+  converter.destroy();
+  const out = Buffer.alloc(output.length * 2);
+  for (let i = 0; i < output.length; i++) out.writeInt16LE(Math.max(-32768, Math.min(32767, Math.round(output[i] * 32768))), i * 2);
+  return out;
+}
+
+/** The same audio through the native /v1/stream, at the same pace: the final text. */
+export async function nativeText(serverUrl: string, clip: ClipPcm, options: { speed: number; headers?: Record<string, string> }): Promise<string> {
+  const result = await streamAudio({
+    url: `${serverUrl}/v1/stream?sample_rate=${clip.sampleRate}`,
+    audio: clip.pcm,
+    bytesPerSecond: clip.sampleRate * 2,
+    speed: options.speed,
+    headers: options.headers,
+  });
+  return result.finals
+    .map((f) => f.text.trim())
+    .filter(Boolean)
+    .join(' ');
+}
+
+export function wer(reference: string, hypothesis: string): number {
+  return wordErrorRate(reference, hypothesis).wer;
+}
+
+/** Sends `pcm` in `chunkMs` pieces at `speed` × real time (await between pieces). */
+export async function paced(pcm: Uint8Array, bytesPerSecond: number, speed: number, send: (chunk: Uint8Array) => void, chunkMs = 100): Promise<void> {
+  const chunkBytes = Math.round((bytesPerSecond * chunkMs) / 1000 / 2) * 2;
+  const started = performance.now();
+  for (let offset = 0; offset < pcm.length; offset += chunkBytes) {
+    const chunk = pcm.subarray(offset, offset + chunkBytes);
+    send(chunk);
+    const due = started + ((offset + chunk.length) / bytesPerSecond / speed) * 1000;
+    const wait = due - performance.now();
+    if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+  }
+}
+
+/** Resolves when `predicate` holds, polling; rejects after `timeoutMs` with `what`. */
+export async function until(predicate: () => boolean, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!predicate()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
