@@ -82,8 +82,9 @@ export async function runNaive(streams: BenchStream[], options: NaiveOptions): P
   const pool = new WorkerPool(createLocalWorkers({ binary: engine.binary, model: options.model, count: options.workers, threads: options.threads, useGpu: options.gpu ?? false }));
   await pool.start();
   try {
-    // Warm-up: the first request of a fresh worker is slower.
-    await pool.transcribe(new Float32Array(16_000), { language: 'he', beamSize: options.beamSize ?? 5 }).catch(() => undefined);
+    // Warm-up on real speech (silence makes whisper hallucinate and retry): a fresh worker's first requests are slower.
+    const warm = Float32Array.from(streams[0].pcm16.subarray(0, Math.round(streams[0].utterances[0].end * 16_000)), (v) => v / 32768);
+    await Promise.all(Array.from({ length: options.workers }, () => pool.transcribe(warm, { language: 'he', beamSize: options.beamSize ?? 5 }).catch(() => undefined)));
     const loadBefore = loadNow();
     let busyMs = 0;
     const waits: number[] = [];

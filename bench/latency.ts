@@ -19,7 +19,7 @@ export interface OurServer {
 }
 
 export async function startOurServer(config: Partial<ServerConfig>): Promise<OurServer> {
-  const helper = spawnHelper<ServerProcMessage>('server-proc.ts', [JSON.stringify({ port: 0, logLevel: 'warn', maxSessions: 10_000, maxSessionsPerKey: 10_000, ...config })]);
+  const helper = spawnHelper<ServerProcMessage>('server-proc.ts', [JSON.stringify({ port: 0, logLevel: 'error', maxSessions: 10_000, maxSessionsPerKey: 10_000, ...config })]);
   const first = await helper.next((m): m is Extract<ServerProcMessage, { type: 'listening' | 'error' }> => m.type === 'listening' || m.type === 'error', 600_000);
   if (first.type === 'error') {
     await helper.close();

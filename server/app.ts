@@ -9,8 +9,10 @@ import { captionsRoute } from './captions.js';
 import { compatRoutes } from './compat/index.js';
 import type { ServerConfig } from './config.js';
 import { Gateway } from './gateway.js';
+import { ServerMetrics } from './metrics.js';
 import { handleNativeStream } from './native.js';
 import { MemoryRooms, sessionRoomTap, type CaptionRooms } from './rooms.js';
+import { RedisRooms } from './redis-rooms.js';
 import { startRuntime, type Runtime } from './runtime.js';
 import { staticRoute } from './static.js';
 
@@ -19,6 +21,8 @@ export interface RunningServer {
   runtime: Runtime;
   /** Caption rooms: sessions with a `room` publish there; /v1/captions and /overlay watch. */
   rooms: CaptionRooms;
+  /** Prometheus metrics (GET /metrics); a registry of its own per server. */
+  metrics: ServerMetrics;
   /** ws://host:port */
   url: string;
   port: number;
@@ -30,9 +34,14 @@ export interface RunningServer {
 
 export async function startServer(config: ServerConfig, logger: Logger = rootLogger): Promise<RunningServer> {
   const runtime = await startRuntime(config, logger);
-  const rooms = new MemoryRooms({ onListenerError: (err) => logger.warn({ err }, 'caption viewer failed') });
+  // With REDIS_URL, rooms fan out across every gateway sharing that Redis; otherwise they live here.
+  const rooms: CaptionRooms = config.redisUrl
+    ? new RedisRooms(config.redisUrl)
+    : new MemoryRooms({ onListenerError: (err) => logger.warn({ err }, 'caption viewer failed') });
   const captions = captionsRoute(rooms);
+  const metrics = new ServerMetrics();
   const gateway = new Gateway({
+    ...metrics.gatewayHooks(),
     config,
     vad: runtime.vad,
     scheduler: runtime.scheduler,
@@ -41,12 +50,14 @@ export async function startServer(config: ServerConfig, logger: Logger = rootLog
     ready: () => runtime.finalPool.readyCount() > 0,
     routes: [{ path: '/v1/stream', needs: 'publish', handle: handleNativeStream }, captions, ...compatRoutes()],
     // The browser clients: the microphone page at /, the caption overlay at /overlay.
-    httpRoutes: [staticRoute({ root: path.join(REPO_ROOT, 'clients', 'web'), pages: { '/': 'index.html', '/overlay': 'overlay.html' } })],
+    httpRoutes: [metrics.route(), staticRoute({ root: path.join(REPO_ROOT, 'clients', 'web'), pages: { '/': 'index.html', '/overlay': 'overlay.html' } })],
     tapSession: (id, send) => sessionRoomTap(rooms, id, send, (err) => logger.warn({ err, session: id }, 'caption room publish failed')),
   });
+  metrics.attach(gateway, runtime);
   const closeRooms = () => {
     captions.close();
     rooms.close();
+    metrics.close();
   };
   let address;
   try {
@@ -62,6 +73,7 @@ export async function startServer(config: ServerConfig, logger: Logger = rootLog
     gateway,
     runtime,
     rooms,
+    metrics,
     url: `ws://${host}:${address.port}`,
     port: address.port,
     async drain() {

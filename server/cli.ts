@@ -1,17 +1,19 @@
 import { Command } from 'commander';
 import { isKolError } from '../engine/errors.js';
+import { register as bench } from './commands/bench.js';
 import { register as buildEngine } from './commands/build-engine.js';
 import { register as models } from './commands/models.js';
 import { register as serve } from './commands/serve.js';
 import { register as stream } from './commands/stream.js';
 import { register as transcribe } from './commands/transcribe.js';
+import { register as worker } from './commands/worker.js';
 
 /** The `kol` command line: each subcommand lives in server/commands/<name>.ts. */
 export async function main(argv: string[]): Promise<void> {
   const program = new Command('kol')
     .description('Real-time Hebrew speech-to-text: a WebSocket streaming server over whisper.cpp')
     .showHelpAfterError();
-  for (const register of [serve, stream, transcribe, buildEngine, models]) register(program);
+  for (const register of [serve, stream, transcribe, buildEngine, models, bench, worker]) register(program);
   try {
     await program.parseAsync(argv);
   } catch (err) {

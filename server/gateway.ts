@@ -14,7 +14,7 @@ import type { Scheduler } from '../engine/scheduler.js';
 import type { StreamTuning } from '../engine/stream.js';
 import type { SileroVad } from '../engine/vad/silero.js';
 import type { ServerConfig } from './config.js';
-import { errorCodeOf, heartbeatIntervalMs } from './gateway-support.js';
+import { errorCodeOf, heartbeatIntervalMs, PaceLimiter } from './gateway-support.js';
 import { bytesPerSecond, CLOSE_CODES, errorMessage, type ServerMessage, type SessionConfig } from './protocol.js';
 import { Session } from './session.js';
 
@@ -72,6 +72,8 @@ interface Tracked {
   throttled: boolean;
   /** Set once the gateway started closing it (idle, too long), so that happens only once. */
   closing: boolean;
+  /** Real-time pace limit: a token bucket of audio seconds. */
+  pace: PaceLimiter;
   /** Set while reading is paused to hold the client to the real-time limit. */
   resumeTimer: NodeJS.Timeout | null;
 }
@@ -161,7 +163,7 @@ export class Gateway {
       : tapped;
     const session = new Session({ id, config, vad: this.deps.vad, scheduler: this.deps.scheduler, tuning: this.deps.tuning, logger: this.logger.child({ session: id }), send: sessionSend });
     const now = Date.now();
-    this.tracked.set(ws, { session, caller, bytesPerSecond: bytesPerSecond(config), bytesIn: 0, openedAt: now, lastMessageAt: now, send, throttled: false, closing: false, resumeTimer: null });
+    this.tracked.set(ws, { session, caller, bytesPerSecond: bytesPerSecond(config), bytesIn: 0, openedAt: now, lastMessageAt: now, pace: new PaceLimiter(this.config.maxRealtimeFactor, PACE_BURST_SECONDS, now), send, throttled: false, closing: false, resumeTimer: null });
     this.alive.add(ws);
     ws.on('pong', () => this.alive.add(ws));
     ws.on('close', () => {
@@ -192,13 +194,17 @@ export class Gateway {
     }
     t.bytesPerSecond = bytesPerSecond(session.effectiveConfig);
     t.bytesIn += bytes;
-    const audioSeconds = t.bytesIn / t.bytesPerSecond;
-    const allowed = ((Date.now() - t.openedAt) / 1000) * this.config.maxRealtimeFactor + PACE_BURST_SECONDS;
-    if (audioSeconds > allowed) {
+    // A token bucket (gateway-support.ts): credit never exceeds the burst, so a client cannot save it
+    // up by sending slowly (or not at all) and then blast hours of audio at once.
+    const waitMs = t.pace.spend(bytes / t.bytesPerSecond);
+    if (waitMs > 0) {
+      if (!t.throttled) {
+        t.throttled = true;
+        t.send(errorMessage(new KolError('audio_too_fast', `Audio is arriving faster than ${this.config.maxRealtimeFactor}× real time; the server now reads it at that pace (no audio is lost).`)));
+      }
       // TCP backpressure: stop reading this socket until real time catches up. One timer per
       // connection, moved later as more audio arrives, so an earlier timer cannot resume too soon.
       const socket = (ws as WebSocket & { _socket?: Duplex })._socket;
-      const waitMs = ((audioSeconds - allowed) / this.config.maxRealtimeFactor) * 1000;
       socket?.pause();
       if (t.resumeTimer) clearTimeout(t.resumeTimer);
       t.resumeTimer = setTimeout(() => {

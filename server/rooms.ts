@@ -242,7 +242,7 @@ export class MemoryRooms implements CaptionRooms {
   }
 }
 
-function checkRoomName(name: string): void {
+export function checkRoomName(name: string): void {
   if (!ROOM_NAME.test(name)) throw new TypeError(`Invalid room name ${JSON.stringify(name)}: use 1 to 64 letters, digits, ".", "_" or "-".`);
 }
 

@@ -2,7 +2,6 @@
  * Starts the engine side of a server from its configuration: the whisper.cpp build, the model(s),
  * the worker pool(s) (local processes and remote whisper-servers), the scheduler and the shared VAD.
  */
-import { KolError } from '../engine/errors.js';
 import type { Logger } from '../engine/log.js';
 import { Scheduler } from '../engine/scheduler.js';
 import type { StreamTuning } from '../engine/stream.js';
@@ -14,6 +13,7 @@ import type { WorkerHandle } from '../engine/whisper/worker.js';
 import { ensureEngine } from './commands/build-engine.js';
 import { ensureModel } from './commands/models.js';
 import type { ServerConfig } from './config.js';
+import { chooseEngine, type EngineBuilder } from './gpu.js';
 
 export interface Runtime {
   vad: SileroVad;
@@ -27,10 +27,13 @@ export interface Runtime {
   close(): Promise<void>;
 }
 
-export async function startRuntime(config: ServerConfig, logger: Logger): Promise<Runtime> {
-  const gpu = await chooseGpu(config, logger);
+/** `build` builds or finds whisper-server (default `ensureEngine`); tests pass a failing one to exercise the GPU fallback. */
+export async function startRuntime(config: ServerConfig, logger: Logger, build: EngineBuilder = ensureEngine): Promise<Runtime> {
   const needLocal = config.workers > 0 || (config.partialModel !== '' && config.partialWorkers > 0);
-  const engine = needLocal ? await ensureEngine({ cuda: gpu }) : null;
+  // GPU or CPU (with the configured fallback when the GPU or its CUDA build is unusable): gpu.ts.
+  const choice = needLocal ? await chooseEngine(config, logger, build) : null;
+  const engine = choice?.engine ?? null;
+  const gpu = choice?.gpu ?? false;
 
   const finalWorkers: WorkerHandle[] = config.workerUrls.map((url, i) => new RemoteWorker({ id: `r${i}`, baseUrl: url }));
   if (engine && config.workers > 0) {
@@ -64,16 +67,4 @@ export async function startRuntime(config: ServerConfig, logger: Logger): Promis
       await Promise.all([finalPool.close(), partialPool?.close(), vad.close()]);
     },
   };
-}
-
-/** auto: the GPU when the engine can be built with CUDA; on: required (fallback per config); off: CPU. */
-async function chooseGpu(config: ServerConfig, logger: Logger): Promise<boolean> {
-  if (config.gpu === 'off' || config.workers === 0) return false;
-  const { hasNvcc } = await import('../engine/whisper/build.js');
-  const available = hasNvcc();
-  if (config.gpu === 'auto') return available;
-  if (available) return true;
-  if (config.gpuFallback === 'refuse') throw new KolError('gpu_unavailable', 'gpu is "on" but no CUDA toolkit (nvcc) was found, and gpuFallback is "refuse".');
-  logger.warn('gpu is "on" but no CUDA toolkit (nvcc) was found: falling back to CPU (gpuFallback=cpu)');
-  return false;
 }

@@ -58,9 +58,9 @@ describe('streaming over /v1/stream with the real base model', () => {
     assert.ok(jfk, 'jfk.wav is in the shared English set');
     const set = [...heClips, jfk];
     const results: Array<{ clip: Clip; result: StreamResult }> = [];
-    // Two sessions at a time (one per worker), each at real-time pace.
-    for (let i = 0; i < set.length; i += 2) {
-      const batch = set.slice(i, i + 2);
+    // One session at a time at real-time pace (concurrency has its own test below).
+    for (let i = 0; i < set.length; i += 1) {
+      const batch = set.slice(i, i + 1);
       results.push(
         ...(await Promise.all(
           batch.map(async (clip) => ({

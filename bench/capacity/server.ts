@@ -58,7 +58,7 @@ export class NoTranscriptionPoolForBench extends EventEmitter implements Schedul
 }
 
 const mode = (process.argv[2] ?? 'batched') as CapacityMode;
-const logger = pino({ level: 'warn' });
+const logger = pino({ level: 'error' });
 const vad = await SileroVad.load(undefined, { batching: mode !== 'unbatched' });
 const scheduler = new Scheduler(new NoTranscriptionPoolForBench());
 let bytesIn = 0;
@@ -66,11 +66,11 @@ let bytesIn = 0;
 const stream: WsRoute = {
   path: '/v1/stream',
   needs: 'publish',
-  handle(ws: WebSocket, req, gateway, caller) {
+  handle(ws: WebSocket, req, gateway) {
     ws.on('message', (data: Buffer, isBinary: boolean) => {
       if (isBinary) bytesIn += data.length;
     });
-    if (mode !== 'transport') handleNativeStream(ws, req, gateway, caller);
+    if (mode !== 'transport') handleNativeStream(ws, req, gateway);
   },
 };
 const gateway = new Gateway({

@@ -18,7 +18,7 @@ export function spawnHelper<M>(script: string, args: string[], options: { env?: 
   const child = fork(path.join(REPO_ROOT, 'bench', script), args, {
     cwd: REPO_ROOT,
     execArgv: ['--import', 'tsx', ...(options.nodeArgs ?? [])],
-    env: { ...process.env, KOL_LOG_LEVEL: process.env.KOL_LOG_LEVEL ?? 'warn', ...options.env },
+    env: { ...process.env, KOL_LOG_LEVEL: process.env.KOL_LOG_LEVEL ?? 'error', ...options.env },
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
   const inbox: M[] = [];

@@ -105,6 +105,8 @@ interface WlRun {
   updates: number;
   unfinalized: number;
   text: string;
+  /** Stream start → its first message with text (s). */
+  firstUpdateS: number;
 }
 
 /** Plays one stream to WhisperLive at real time and times its completed segments. */
@@ -150,9 +152,12 @@ export async function runWhisperLiveStream(port: number, stream: BenchStream, ui
     const wait = started + s * 1000 - performance.now();
     if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
   }
-  // Give it the time it needs to complete what it heard (it finalizes on later audio or repetition).
-  const tail = 8000;
-  await new Promise((resolve) => setTimeout(resolve, tail));
+  // Give it the time it needs to complete what it heard (it completes a segment on later audio, or
+  // after repeating the same text): until 8 s pass without a new message, at most 60 s.
+  const audioEnd = performance.now();
+  while (performance.now() - audioEnd < 60_000 && performance.now() - (received.at(-1)?.at ?? audioEnd) < 8000) {
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
   ws.send(Buffer.from('END_OF_AUDIO'));
   await Promise.race([closed, new Promise((resolve) => setTimeout(resolve, 5000))]);
   ws.terminate();
@@ -196,6 +201,7 @@ export async function runWhisperLiveStream(port: number, stream: BenchStream, ui
     updates: received.length,
     unfinalized,
     text: [...finals.map((f) => f.text), ...last].join(' '),
+    firstUpdateS: ((received.find((r) => r.segments.some((seg) => seg.text.trim() !== ''))?.at ?? NaN) - started) / 1000,
   };
 }
 
@@ -235,6 +241,9 @@ export async function measureWhisperLive(server: WhisperLiveServer, streams: Ben
     loadBefore,
     loadAfter: loadNow(),
     gpu: null,
-    notes: ['wall time includes an 8 s tail after the audio for it to complete segments'],
+    notes: [
+      `WhisperLive, ${streams.length} stream(s): first text ${runs.map((r) => r.firstUpdateS.toFixed(1)).join(', ')} s after each stream started (its first inference runs on the first ~1 s of audio, mostly silence; whisper hallucinates on it and faster-whisper's temperature fallback retries: that stall is WhisperLive's own behaviour and is counted)`,
+      'WhisperLive wall time includes a tail after the audio (until 8 s without a message, at most 60 s) for it to complete segments',
+    ],
   };
 }

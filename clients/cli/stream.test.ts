@@ -15,6 +15,7 @@ import { streamUrl, toS16le } from '../../server/commands/stream.js';
 import { refusedPort } from '../../test/helpers/file-server.js';
 import { assetPath, haveAssets, REAL_MODEL } from '../../test/helpers/assets.js';
 import { startTestServer } from '../../test/helpers/server.js';
+import { kolTranscribe } from '../../test/helpers/transcribe.js';
 
 const CLIP = assetPath('audio', 'he', 'Hashlama112_0024.wav');
 const REFERENCE = assetPath('audio', 'he', 'Hashlama112_0024.txt');
@@ -56,17 +57,16 @@ function kol(args: string[], env: Record<string, string | undefined> = {}): Prom
 
 test('streams a WAV and prints each final on its own line, as well as `kol transcribe` hears it', { timeout: 60_000 }, async (t) => {
   if (!haveAssets(t, REAL_MODEL, CLIP, REFERENCE)) return;
-  const clip = await decodeAudioFile(CLIP);
-  const [run, baseline] = await Promise.all([kol([CLIP, '--url', server.url, '--speed', '4']), server.runtime.finalPool.transcribe(clip.pcm, { language: 'he', beamSize: 5 })]);
+  const [run, baseline] = await Promise.all([kol([CLIP, '--url', server.url, '--speed', '4']), kolTranscribe(CLIP)]);
   assert.equal(run.code, 0, run.stderr);
   const lines = run.stdout.trim().split('\n');
   assert.ok(lines.length >= 1);
   assert.doesNotMatch(run.stdout, /\x1b/, 'no terminal codes when stdout is not a terminal');
   const reference = fs.readFileSync(REFERENCE, 'utf8');
   const streamed = wordErrorRate(reference, lines.join(' ')).wer;
-  const offline = wordErrorRate(reference, baseline.text).wer;
+  const offline = wordErrorRate(reference, baseline).wer;
   t.diagnostic(`kol stream WER ${streamed.toFixed(3)}: ${lines.join(' | ')}`);
-  t.diagnostic(`kol transcribe WER ${offline.toFixed(3)}: ${baseline.text}`);
+  t.diagnostic(`kol transcribe WER ${offline.toFixed(3)}: ${baseline}`);
   assert.ok(streamed <= offline + 0.05, `kol stream WER ${streamed} vs kol transcribe ${offline}`);
 });
 

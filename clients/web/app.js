@@ -3,7 +3,8 @@
  * The microphone page: Start/Stop, the live partial and the growing transcript (right to left for
  * Hebrew) with each segment's latency, the connection state, and copy/download as text or WebVTT.
  *
- * URL parameters: token (API key, passed on to the server), language, room (pre-fill the fields),
+ * Settings are remembered in localStorage. URL parameters: token (API key, passed on to the
+ * server), language, room (pre-fill the fields),
  * stop_after (stop by itself after that many seconds of audio: demos, kiosks and tests).
  */
 import { LiveStream } from './live-stream.js';
@@ -26,6 +27,7 @@ const els = {
   level: $('level'),
   language: /** @type {HTMLSelectElement} */ ($('language')),
   room: /** @type {HTMLInputElement} */ ($('room')),
+  echo: /** @type {HTMLInputElement} */ ($('echo')),
   overlayLink: /** @type {HTMLAnchorElement} */ ($('overlay-link')),
   alert: $('alert'),
   alertText: $('alert-text'),
@@ -54,6 +56,8 @@ const stopAfter = Number(params.get('stop_after')) || 0;
 els.language.value = params.get('language') ?? localStorage.getItem('kol.language') ?? 'he';
 if (!els.language.value) els.language.value = 'he';
 els.room.value = params.get('room') ?? localStorage.getItem('kol.room') ?? '';
+els.echo.checked = localStorage.getItem('kol.echo') === '1';
+els.echo.addEventListener('change', () => localStorage.setItem('kol.echo', els.echo.checked ? '1' : '0'));
 applyDirection();
 updateOverlayLink();
 els.language.addEventListener('change', () => {
@@ -132,7 +136,7 @@ async function start() {
       showAlert(message);
       void stop();
     },
-  });
+  }, { echoCancellation: els.echo.checked });
   mic = capture;
   try {
     await capture.start();
@@ -171,6 +175,7 @@ function setPhase(next) {
   els.toggleLabel.textContent = next === 'running' ? 'Stop' : next === 'stopping' ? 'Finishing…' : next === 'starting' ? 'Starting…' : 'Start';
   els.language.disabled = next !== 'idle';
   els.room.disabled = next !== 'idle';
+  els.echo.disabled = next !== 'idle';
 }
 
 // ── what the stream reports

@@ -10,10 +10,35 @@ import os from 'node:os';
 import path from 'node:path';
 import { execa, type ResultPromise } from 'execa';
 import { KolError } from '../errors.js';
+import { log } from '../log.js';
 import { cacheDir } from '../paths.js';
+
+/**
+ * Our changes to the whisper.cpp source, applied to a staged copy at build time (the pinned tree in
+ * node_modules is never modified). A patch whose anchor is missing (another WHISPER_CPP_SRC) is
+ * skipped with a warning rather than failing the build.
+ */
+export const SOURCE_PATCHES = [
+  {
+    name: 'reseed-first-decoder',
+    file: 'src/whisper.cpp',
+    // Beam search draws its candidates from each decoder's RNG. whisper_full reseeds decoders 1..n
+    // on every call but decoder 0 only when the state is created, so in a long-running
+    // whisper-server the same audio gave different text depending on the requests before it
+    // (Hebrew WER 0.27–0.37 over the same 12 clips). Reseeding it makes every request reproducible.
+    find: '        decoder.rng = std::mt19937(j);\n    }\n',
+    replace: '        decoder.rng = std::mt19937(j);\n    }\n    state->decoders[0].rng = std::mt19937(0); // kol: reproducible beam search per request\n',
+  },
+] as const;
 
 /** Default CUDA architectures: 86 = RTX 30xx/A10, 89 = RTX 40xx/L4, 90 = H100/H200. */
 export const DEFAULT_CUDA_ARCHS = ['86', '89', '90'];
+
+/** KOL_CUDA_ARCHS (comma-separated) or DEFAULT_CUDA_ARCHS: the build the Docker image carries uses the same. */
+export function defaultCudaArchitectures(): string[] {
+  const fromEnv = process.env.KOL_CUDA_ARCHS?.split(',').map((s) => s.trim()).filter(Boolean);
+  return fromEnv && fromEnv.length > 0 ? fromEnv : DEFAULT_CUDA_ARCHS;
+}
 
 export interface BuildOptions {
   /** Build with CUDA. Default: when `nvcc` is on the PATH. */
@@ -100,9 +125,9 @@ export function engineBuildDir(options: BuildOptions = {}): { dir: string; versi
   const sourceDir = path.resolve(options.sourceDir ?? process.env.WHISPER_CPP_SRC ?? pinnedSourceDir());
   const version = sourceVersion(sourceDir);
   const cuda = options.cuda ?? hasNvcc();
-  const flags = cmakeFlags(cuda, options.cudaArchitectures ?? DEFAULT_CUDA_ARCHS);
+  const flags = cmakeFlags(cuda, options.cudaArchitectures ?? defaultCudaArchitectures());
   // A non-pinned tree may carry local changes under the same version: its path joins the key.
-  const key = createHash('sha256').update(JSON.stringify({ flags, sourceDir, arch: os.arch() })).digest('hex').slice(0, 10);
+  const key = createHash('sha256').update(JSON.stringify({ flags, sourceDir, arch: os.arch(), patches: SOURCE_PATCHES })).digest('hex').slice(0, 10);
   const dir = path.join(cacheDir(), 'engine', `whisper.cpp-${version}-${cuda ? 'cuda' : 'cpu'}-${key}`);
   return { dir, version, cuda, flags, sourceDir };
 }
@@ -133,26 +158,43 @@ export async function buildEngine(options: BuildOptions = {}): Promise<EngineBui
     const started = Date.now();
     const work = `${dir}.build-${process.pid}`;
     fs.rmSync(work, { recursive: true, force: true });
+    const staged = stageSource(sourceDir, `${work}/src`);
     report({ stage: 'configure', buildDir: work, flags });
-    await runLogged(execa('cmake', ['-S', sourceDir, '-B', work, ...flags], { all: true }), report, 'configure');
+    await runLogged(execa('cmake', ['-S', staged, '-B', `${work}/build`, ...flags], { all: true }), report, 'configure');
     const jobs = String(options.jobs ?? os.availableParallelism());
     const targets = ['whisper-server'];
-    await runLogged(execa('cmake', ['--build', work, '--config', 'Release', '-j', jobs, '--target', ...targets], { all: true }), report, 'compile');
+    await runLogged(execa('cmake', ['--build', `${work}/build`, '--config', 'Release', '-j', jobs, '--target', ...targets], { all: true }), report, 'compile');
 
     // Keep only the binaries: the object files are ~100 MB we never need again.
-    const staged = `${dir}.staged-${process.pid}`;
-    fs.rmSync(staged, { recursive: true, force: true });
-    fs.mkdirSync(path.join(staged, 'bin'), { recursive: true });
-    for (const name of targets) fs.copyFileSync(binaryPath(work, name), binaryPath(staged, name));
-    fs.writeFileSync(path.join(staged, 'build.json'), JSON.stringify({ version, cuda, flags, sourceDir, builtAt: new Date().toISOString() }, null, 2));
+    const done = `${dir}.staged-${process.pid}`;
+    fs.rmSync(done, { recursive: true, force: true });
+    fs.mkdirSync(path.join(done, 'bin'), { recursive: true });
+    for (const name of targets) fs.copyFileSync(binaryPath(`${work}/build`, name), binaryPath(done, name));
+    const patches = SOURCE_PATCHES.map((p) => p.name);
+    fs.writeFileSync(path.join(done, 'build.json'), JSON.stringify({ version, cuda, flags, sourceDir, patches, builtAt: new Date().toISOString() }, null, 2));
     fs.rmSync(dir, { recursive: true, force: true });
-    fs.renameSync(staged, dir);
+    fs.renameSync(done, dir);
     fs.rmSync(work, { recursive: true, force: true });
     report({ stage: 'done', binary, seconds: (Date.now() - started) / 1000 });
     return { binary, version, cuda, dir };
   } finally {
     release();
   }
+}
+
+/** Copies the source tree (about 35 MB) and applies SOURCE_PATCHES to the copy. */
+function stageSource(sourceDir: string, dest: string): string {
+  fs.cpSync(sourceDir, dest, { recursive: true, filter: (src) => !/[\\/](\.git|build|models)$/.test(src) || src === sourceDir });
+  for (const patch of SOURCE_PATCHES) {
+    const file = path.join(dest, patch.file);
+    const text = fs.existsSync(file) ? fs.readFileSync(file, 'utf8') : '';
+    if (text.split(patch.find).length !== 2) {
+      log.warn({ patch: patch.name, file: patch.file }, 'whisper.cpp source patch does not apply to this tree; building without it');
+      continue;
+    }
+    fs.writeFileSync(file, text.replace(patch.find, patch.replace));
+  }
+  return dest;
 }
 
 function checkBuildTools(cuda: boolean): void {

@@ -81,6 +81,17 @@ describe('worker pool on the real base model', { skip: !fs.existsSync(REAL_MODEL
     assert.ok(overall <= 0.36, `Hebrew WER ${overall}`);
   });
 
+  test('beam search is reproducible: the same audio gives the same text whatever came before', async (t) => {
+    const set = clips('he');
+    if (!haveAssets(t, ...set.map((c) => c.wav))) return;
+    const [a, b] = await Promise.all(set.slice(0, 2).map(async (c) => (await decodeAudioFile(c.wav)).pcm));
+    const once = await pool.transcribe(a, { language: 'he', beamSize: 5 });
+    await pool.transcribe(b, { language: 'he', beamSize: 5 });
+    await pool.transcribe(b, { language: 'he', beamSize: 5 });
+    const again = await pool.transcribe(a, { language: 'he', beamSize: 5 });
+    assert.equal(again.text, once.text);
+  });
+
   test('kill -9 of a worker during a request: the request completes and the worker comes back', async (t) => {
     if (!haveAssets(t, assetPath('audio', 'en', 'jfk.wav'))) return;
     const audio = await decodeAudioFile(assetPath('audio', 'en', 'jfk.wav'));

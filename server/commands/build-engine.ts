@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { buildEngine, DEFAULT_CUDA_ARCHS, type BuildProgress } from '../../engine/whisper/build.js';
+import { buildEngine, defaultCudaArchitectures, type BuildProgress } from '../../engine/whisper/build.js';
 import { progressBar } from './progress.js';
 
 export function register(program: Command): void {
@@ -8,7 +8,7 @@ export function register(program: Command): void {
     .description('compile whisper-server from the pinned whisper.cpp source (cached: instant the second time)')
     .option('--cuda', 'build with CUDA (default: when nvcc is on the PATH)')
     .option('--no-cuda', 'build for CPU even when nvcc is present')
-    .option('--cuda-arch <list>', 'CUDA architectures, comma-separated', DEFAULT_CUDA_ARCHS.join(','))
+    .option('--cuda-arch <list>', 'CUDA architectures, comma-separated (default: KOL_CUDA_ARCHS or 86,89,90)', defaultCudaArchitectures().join(','))
     .option('--force', 'rebuild even when a cached build exists')
     .option('-j, --jobs <n>', 'parallel compile jobs', (v) => Number.parseInt(v, 10))
     .action(async (opts: { cuda?: boolean; cudaArch: string; force?: boolean; jobs?: number }) => {

@@ -250,15 +250,19 @@ class RealtimeConnection {
     const session = this.session!;
     let clientEventId: string | null = null;
     try {
-      this.gateway.checkFrame(this.ws, session, bytes.length);
-      if (isBinary) throw new KolError('invalid_message', 'The Realtime API takes JSON text events; send audio as {"type":"input_audio_buffer.append","audio":"<base64>"}.');
-      const text = bytes.toString('utf8');
+      const text = isBinary ? '' : bytes.toString('utf8');
       let event: unknown;
+      let parseError: KolError | null = null;
       try {
-        event = JSON.parse(text);
+        event = isBinary ? undefined : JSON.parse(text);
       } catch {
-        throw new KolError('invalid_json', `A text frame was not valid JSON (it began ${JSON.stringify(text.slice(0, 40))}).`);
+        parseError = new KolError('invalid_json', `A text frame was not valid JSON (it began ${JSON.stringify(text.slice(0, 40))}).`);
       }
+      // The pace limit counts the audio in an append (as the session's PCM), not its base64 and JSON.
+      const audio = isObject(event) && event.type === 'input_audio_buffer.append' && typeof event.audio === 'string' ? event.audio : null;
+      this.gateway.checkFrame(this.ws, session, audio === null ? bytes.length : Math.floor((audio.length * 3) / 4) * this.wire.expansion);
+      if (isBinary) throw new KolError('invalid_message', 'The Realtime API takes JSON text events; send audio as {"type":"input_audio_buffer.append","audio":"<base64>"}.');
+      if (parseError) throw parseError;
       if (!isObject(event)) throw new KolError('invalid_message', 'An event must be a JSON object with a "type".');
       if (typeof event.event_id === 'string') clientEventId = event.event_id;
       switch (event.type) {
@@ -307,7 +311,12 @@ class RealtimeConnection {
     }
     this.state = next;
     if (!this.audioStarted) this.wire = new WireAudio(wireEncoding(next.format));
-    this.emit(type === 'session.update' ? 'session.updated' : 'transcription_session.updated', { session: this.renderSession() });
+    // Answered in the shape asked in: the beta event, or the beta flat fields without a GA session type.
+    const betaShape =
+      this.beta ||
+      type === 'transcription_session.update' ||
+      (isObject(body) && body.type === undefined && ['input_audio_format', 'input_audio_transcription', 'turn_detection'].some((k) => k in body));
+    this.emit(type === 'session.update' ? 'session.updated' : 'transcription_session.updated', { session: this.renderSession(betaShape) });
   }
 
   private append(audio: unknown): void {
@@ -472,11 +481,11 @@ class RealtimeConnection {
     });
   }
 
-  private renderSession(): Json {
+  private renderSession(beta = this.beta): Json {
     const s = this.state;
     const config = this.session?.effectiveConfig ?? this.base;
     const transcription = { model: s.transcription.model, language: s.transcription.language ?? config.language, prompt: s.transcription.prompt };
-    if (this.beta) {
+    if (beta) {
       const format = s.format.type === 'audio/pcmu' ? 'g711_ulaw' : s.format.type === 'audio/pcma' ? 'g711_alaw' : 'pcm16';
       return {
         id: this.sessionId,
