@@ -9,7 +9,7 @@
  *   npm run bench                     the full run (about 30 minutes on 2 cores)
  *   npm run bench -- --gpu            on a CUDA machine: random-weight large-v3-turbo, nvidia-smi sampling
  * Options: --streams 1,2,4 (concurrency sweep), --workers N, --threads N, --model PATH,
- *   --skip peers,capacity,naive,offline,sweeps, --out DIR; --render RAW.json re-renders an earlier run's report.
+ *   --skip kol,sweeps,offline,naive,peers,capacity, --out DIR; --render RAW.json re-renders an earlier run's report.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -131,6 +131,13 @@ export async function runBench(options: BenchOptions): Promise<BenchReport> {
     notes,
     minutes: 0,
   };
+  // What is measured so far, saved after every part: a run cut short still leaves its numbers
+  // (render them with --render).
+  const save = () => {
+    report.minutes = (performance.now() - started) / 60_000;
+    fs.mkdirSync(path.join(options.out, 'raw'), { recursive: true });
+    fs.writeFileSync(path.join(options.out, 'raw', `${mode}-in-progress.json`), JSON.stringify(report, null, 1));
+  };
   const threadsPerWorker = options.threads || Math.min(8, report.machine.cores);
   log(`${mode} run: ${set.length} clips per stream (${streams[0].seconds.toFixed(1)} s), model ${report.model}, ${options.workers} workers × ${threadsPerWorker} threads`);
 
@@ -138,6 +145,7 @@ export async function runBench(options: BenchOptions): Promise<BenchReport> {
   if (!options.skip.has('offline')) {
     log('offline: kol transcribe on the whole clips');
     report.offline = await runOffline(set, { model, threads: threadsPerWorker, gpu: options.gpu });
+    save();
   }
 
   // 2. kol, concurrency sweep until p95 passes 2 s.
@@ -151,11 +159,12 @@ export async function runBench(options: BenchOptions): Promise<BenchReport> {
       await server.close();
     }
   };
-  await withServer({}, async (server) => {
+  if (!options.skip.has('kol')) await withServer({}, async (server) => {
     for (const n of options.concurrency) {
       log(`kol: ${n} concurrent streams`);
       const r = await measureOurs(server, streams.slice(0, n), { variant: 'defaults', onGpuSample: gpu });
       report.sweep.push(r);
+      save();
       log(`kol: ${n} streams: end of speech → final p50 ${s(r.eosToFinal.p50)} s, p95 ${s(r.eosToFinal.p95)} s, WER ${fixed(r.wer, 3)}`);
       // Until p95 passes 2 s — but always through 4 streams, for the ratios at 1 and 4.
       if ((!(r.eosToFinal.p95 <= P95_LIMIT_MS) || r.unfinalized > 0) && n >= 4) break;
@@ -168,6 +177,7 @@ export async function runBench(options: BenchOptions): Promise<BenchReport> {
     log(`variants: finalAudioCtx auto at ${at.join(', ')} streams`);
     await withServer({ finalAudioCtx: 'auto' }, async (server) => {
       for (const n of at) report.variants.push(await measureOurs(server, streams.slice(0, n), { variant: 'finalAudioCtx auto', onGpuSample: gpu }));
+      save();
     });
     {
       log('variants: partials off');
@@ -188,6 +198,7 @@ export async function runBench(options: BenchOptions): Promise<BenchReport> {
     for (const n of options.quick ? [1] : [1, 4]) {
       log(`naive: 5 s chunks, ${n} streams`);
       report.naive.push(await runNaive(streams.slice(0, n), { model, workers: options.workers, threads: options.threads || undefined, gpu: options.gpu }));
+      save();
     }
   }
 
@@ -203,6 +214,7 @@ export async function runBench(options: BenchOptions): Promise<BenchReport> {
           // No warm-up session: the model loads when the first client connects, before SERVER_READY,
           // which is where the clock starts; and every session pays its own first-inference stall anyway.
           report.peers.push(await measureWhisperLive(wl, streams.slice(0, n)));
+          save();
         } finally {
           await wl.close();
         }
@@ -219,6 +231,7 @@ export async function runBench(options: BenchOptions): Promise<BenchReport> {
     const batchedSteps = options.quick ? [250, 1000] : [100, 250, 500, 750, 1000, 1250, 1500, 2000];
     log('capacity: VAD batched');
     report.capacity.push(await probeCapacity({ mode: 'batched', steps: batchedSteps, holdS, log }));
+    save();
     if (!options.quick) {
       log('capacity: VAD unbatched');
       report.capacity.push(await probeCapacity({ mode: 'unbatched', steps: [50, 100, 200, 300, 400, 600, 800, 1000], holdS, log }));

@@ -112,6 +112,8 @@ export class SpeechStream extends EventEmitter<{ event: [SpeechEvent] }> {
   private lastPartialWords: string[] = [];
   private previousFinal = '';
   private finalsInFlight: Promise<void> = Promise.resolve();
+  /** Finals requested and not yet emitted. */
+  private finalsPending = 0;
   private finalsSent = 0;
 
   private constructor(settings: StreamSettings, deps: StreamDeps, resampler: Resampler) {
@@ -266,6 +268,9 @@ export class SpeechStream extends EventEmitter<{ event: [SpeechEvent] }> {
       this.speculation = null;
     }
     if (this.speculation || !pending || pending.audio.length < WHISPER_SAMPLE_RATE / 10) return;
+    // The prompt is the previous final: speculate only once it is settled, so that the result is
+    // the same as the final would have been.
+    if (this.finalsPending > 0) return;
     // In a pause a partial would only repeat itself: free its worker for the final.
     this.scheduler.cancelPartials(this.sessionId);
     if (!this.scheduler.hasIdleFinalWorker()) return; // tried again on the next frame
@@ -321,11 +326,17 @@ export class SpeechStream extends EventEmitter<{ event: [SpeechEvent] }> {
       result = Promise.resolve(null);
     } else {
       speculation?.controller.abort();
-      result = this.scheduler.submitFinal(this.sessionId, event.audio, this.finalOptions()).catch((err: unknown) => toKolError(err));
+      // Submitted once the previous final is out, so its prompt (the previous final's text) is the
+      // same however busy the workers are: finals depend on the audio, not on timing.
+      result = this.finalsInFlight
+        .then(() => (this.closed ? null : this.scheduler.submitFinal(this.sessionId, event.audio, this.finalOptions())))
+        .catch((err: unknown) => toKolError(err));
     }
+    this.finalsPending++;
     // Finals run in parallel but are emitted in segment order.
     this.finalsInFlight = this.finalsInFlight.then(async () => {
       const outcome = await result;
+      this.finalsPending--;
       if (this.closed) return;
       if (outcome instanceof KolError) {
         if (outcome.code !== 'transcription_aborted') this.emit('event', { type: 'error', error: outcome });

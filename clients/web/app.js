@@ -196,7 +196,9 @@ function onLiveEvent(event) {
       addFinal(event);
       break;
     case 'error':
-      if (event.fatal || !['session_ended', 'config_after_audio'].includes(event.code)) {
+      // audio_too_fast: the audio resent after a reconnection goes faster than real time, and
+      // the server reads it at its own pace; nothing is lost.
+      if (event.fatal || !['session_ended', 'config_after_audio', 'audio_too_fast'].includes(event.code)) {
         showAlert(`${event.message}`, event.code, event.fatal ? 'error' : 'warning');
       }
       break;

@@ -41,7 +41,8 @@ export function register(program: Command): void {
  * progress on stderr. `gpu` defaults to what `kol build-engine` defaults to: CUDA when nvcc is present.
  */
 export async function ensureModel(requested?: string, host: { gpu: boolean } = { gpu: hasNvcc() }): Promise<string> {
-  const nameOrPath = requested ?? process.env.KOL_MODEL ?? defaultModelName(host);
+  // `||`: an empty KOL_MODEL (compose's `${KOL_MODEL:-}`) means the default, not a model named "".
+  const nameOrPath = requested || process.env.KOL_MODEL || defaultModelName(host);
   return withDownloadProgress(nameOrPath, (onProgress) => resolveModel(nameOrPath, { allowDownload: true, onProgress }));
 }
 

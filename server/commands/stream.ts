@@ -217,7 +217,10 @@ class Printer {
   constructor(private readonly json: boolean) {}
 
   message(message: ServerMessage): void {
-    if (message.type === 'error') {
+    if (message.type === 'error' && message.code === 'audio_too_fast' && !message.fatal) {
+      // --speed above what the server allows: it reads at its own pace, nothing is lost.
+      this.note(message.message);
+    } else if (message.type === 'error') {
       this.fatal ||= message.fatal;
       this.clearPartial();
       process.stderr.write(`kol stream: ${message.fatal ? 'error' : 'warning'} from the server [${message.code}]: ${message.message}\n`);
