@@ -6,7 +6,7 @@
  * bench/results/raw/ (gitignored), and prints the report.
  *
  *   npm run bench -- --quick          reduced sweep, under 5 minutes on 2 cores
- *   npm run bench                     the full run (about 30 minutes on 2 cores)
+ *   npm run bench                     the full run (about 40 minutes on 2 cores)
  *   npm run bench -- --gpu            on a CUDA machine: random-weight large-v3-turbo, nvidia-smi sampling
  * Options: --streams 1,2,4 (concurrency sweep), --workers N, --threads N, --model PATH,
  *   --skip kol,sweeps,offline,naive,peers,capacity, --out DIR; --render RAW.json re-renders an earlier run's report.
@@ -187,7 +187,7 @@ export async function runBench(options: BenchOptions): Promise<BenchReport> {
       for (const workers of [1, 3].filter((w) => w !== options.workers)) {
         log(`variants: ${workers} workers`);
         await withServer({ workers }, async (server) => {
-          for (const n of at) report.variants.push(await measureOurs(server, streams.slice(0, n), { variant: `${workers} workers`, onGpuSample: gpu }));
+          for (const n of at) report.variants.push(await measureOurs(server, streams.slice(0, n), { variant: `${workers} worker${workers === 1 ? '' : 's'}`, onGpuSample: gpu }));
         });
       }
     }

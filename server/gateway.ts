@@ -92,6 +92,7 @@ export class Gateway {
   private readonly alive = new WeakSet<WebSocket>();
   private readonly heartbeat: NodeJS.Timeout;
   private draining = false;
+  private lastBeatAt = Date.now();
 
   constructor(deps: GatewayDeps) {
     this.deps = deps;
@@ -259,8 +260,13 @@ export class Gateway {
   /** Pings every client; one that did not answer the last ping, or is idle or too old, is closed. */
   private beat(): void {
     const now = Date.now();
+    const previousBeat = this.lastBeatAt;
+    this.lastBeatAt = now;
     for (const [ws, t] of this.tracked) {
-      if (!this.alive.has(ws)) {
+      // A frame since the last beat, or a socket we are holding paused for the pace limit, shows the
+      // client is there: its pong may be queued behind audio we have not read yet.
+      const heardFrom = t.lastMessageAt >= previousBeat || t.resumeTimer !== null;
+      if (!this.alive.has(ws) && !heardFrom) {
         ws.terminate();
         continue;
       }

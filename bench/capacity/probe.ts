@@ -40,6 +40,8 @@ export interface CapacityStep {
 
 export interface CapacityResult {
   mode: CapacityMode;
+  /** SileroVad maxBatch when not its default. */
+  maxBatch?: number;
   steps: CapacityStep[];
   /** Most streams of a step that passed, with every smaller step passing too. */
   capacity: number;
@@ -64,8 +66,8 @@ async function clientStats(clients: Helper<ClientsMessage>): Promise<ClientsStat
   return (await clients.next((m): m is Extract<ClientsMessage, { type: 'stats' }> => m.type === 'stats' && m.id === id)).stats;
 }
 
-async function startPair(mode: CapacityMode, nodeArgs: string[] = []): Promise<Pair> {
-  const server = spawnHelper<CapacityServerMessage>('capacity/server.ts', [mode], { nodeArgs: ['--max-old-space-size=4096', ...nodeArgs] });
+async function startPair(mode: CapacityMode, nodeArgs: string[] = [], maxBatch?: number): Promise<Pair> {
+  const server = spawnHelper<CapacityServerMessage>('capacity/server.ts', maxBatch ? [mode, String(maxBatch)] : [mode], { nodeArgs: ['--max-old-space-size=4096', ...nodeArgs] });
   const listening = await server.next((m): m is Extract<CapacityServerMessage, { type: 'listening' }> => m.type === 'listening');
   const clients = spawnHelper<ClientsMessage>('capacity/clients.ts', [], { nodeArgs: ['--max-old-space-size=4096'] });
   await clients.next((m): m is Extract<ClientsMessage, { type: 'ready' }> => m.type === 'ready');
@@ -78,8 +80,8 @@ async function openTo(pair: Pair, total: number, current: number): Promise<void>
   await pair.clients.next((m): m is Extract<ClientsMessage, { type: 'opened' }> => m.type === 'opened', 300_000);
 }
 
-export async function probeCapacity(options: { mode: CapacityMode; steps: number[]; holdS: number; settleS?: number; log?: (line: string) => void }): Promise<CapacityResult> {
-  const pair = await startPair(options.mode);
+export async function probeCapacity(options: { mode: CapacityMode; steps: number[]; holdS: number; settleS?: number; maxBatch?: number; log?: (line: string) => void }): Promise<CapacityResult> {
+  const pair = await startPair(options.mode, [], options.maxBatch);
   const steps: CapacityStep[] = [];
   let current = 0;
   try {
@@ -121,7 +123,7 @@ export async function probeCapacity(options: { mode: CapacityMode; steps: number
       step.why = reasons.join('; ');
       steps.push(step);
       options.log?.(
-        `capacity ${options.mode}: ${n} streams: lag p99 ${step.lagP99Ms.toFixed(1)} ms, server ${step.serverCores.toFixed(2)} cores, VAD ${step.vadStreams.toFixed(0)}/${step.sentStreams.toFixed(0)} streams, clients ${step.clientCores.toFixed(2)} cores, load ${step.load}${step.ok ? '' : ` — FAIL: ${step.why}`}`,
+        `capacity ${options.mode}${options.maxBatch ? ` maxBatch ${options.maxBatch}` : ''}: ${n} streams: lag p99 ${step.lagP99Ms.toFixed(1)} ms, server ${step.serverCores.toFixed(2)} cores, VAD ${step.vadStreams.toFixed(0)}/${step.sentStreams.toFixed(0)} streams, clients ${step.clientCores.toFixed(2)} cores, load ${step.load}${step.ok ? '' : ` — FAIL: ${step.why}`}`,
       );
       if (!step.ok) break;
     }
@@ -134,7 +136,7 @@ export async function probeCapacity(options: { mode: CapacityMode; steps: number
     if (!step.ok) break;
     capacity = step.streams;
   }
-  return { mode: options.mode, steps, capacity, holdS: options.holdS };
+  return { mode: options.mode, maxBatch: options.maxBatch, steps, capacity, holdS: options.holdS };
 }
 
 export interface ProfileShare {
@@ -169,8 +171,10 @@ export async function profileGateway(options: { streams: number; holdS: number; 
     await pair.clients.close(5000);
     await pair.server.close(15_000);
   }
-  // The clients run without --cpu-prof: the one new profile is the server's.
-  const file = fs.readdirSync(options.dir).find((f) => f.endsWith('.cpuprofile') && !before.has(f));
+  // The clients run without --cpu-prof. The server writes one profile per thread (tsx's loader runs on
+  // one of its own): the main thread's is the one with thread id 0 in its name.
+  const fresh = fs.readdirSync(options.dir).filter((f) => f.endsWith('.cpuprofile') && !before.has(f));
+  const file = fresh.find((f) => /\.0\.\d+\.cpuprofile$/.test(f)) ?? fresh[0];
   if (!file) throw new Error('the server wrote no CPU profile');
   return { ...attribute(path.join(options.dir, file)), streams: options.streams, mode };
 }

@@ -5,7 +5,7 @@
  * the ingest side of `kol serve`: how many real-time streams one process can take in and run VAD on.
  * No product code changes: nothing here is reachable from `kol serve`.
  *
- *   node --import tsx bench/capacity/server.ts <mode>      (spawned by bench/capacity/probe.ts, IPC)
+ *   node --import tsx bench/capacity/server.ts <mode> [maxBatch]   (spawned by bench/capacity/probe.ts, IPC)
  *   mode: batched   — VAD frames of all streams gathered into one model run per tick (the product's way)
  *         unbatched — SileroVad { batching: false }: one model run per stream per frame
  *         transport — WebSocket only: frames are received and counted, nothing else (the transport's own cost)
@@ -59,7 +59,9 @@ export class NoTranscriptionPoolForBench extends EventEmitter implements Schedul
 
 const mode = (process.argv[2] ?? 'batched') as CapacityMode;
 const logger = pino({ level: 'error' });
-const vad = await SileroVad.load(undefined, { batching: mode !== 'unbatched' });
+/** Optional second argument: SileroVad's maxBatch (frames per model run; its default is 512). */
+const maxBatch = process.argv[3] ? Number(process.argv[3]) : undefined;
+const vad = await SileroVad.load(undefined, { batching: mode !== 'unbatched', maxBatch });
 const scheduler = new Scheduler(new NoTranscriptionPoolForBench());
 let bytesIn = 0;
 

@@ -57,7 +57,7 @@ function kol(args: string[], env: Record<string, string | undefined> = {}): Prom
 
 test('streams a WAV and prints each final on its own line, as well as `kol transcribe` hears it', { timeout: 60_000 }, async (t) => {
   if (!haveAssets(t, REAL_MODEL, CLIP, REFERENCE)) return;
-  const [run, baseline] = await Promise.all([kol([CLIP, '--url', server.url, '--speed', '4']), kolTranscribe(CLIP)]);
+  const [run, [baseline]] = await Promise.all([kol([CLIP, '--url', server.url, '--speed', '4']), kolTranscribe(CLIP)]);
   assert.equal(run.code, 0, run.stderr);
   const lines = run.stdout.trim().split('\n');
   assert.ok(lines.length >= 1);

@@ -44,7 +44,8 @@ const transcript = new Transcript();
 let live = null;
 /** @type {MicCapture | null} */
 let mic = null;
-/** @type {'idle' | 'starting' | 'running' | 'stopping'} */
+/** @typedef {'idle' | 'starting' | 'running' | 'stopping'} Phase */
+/** @type {Phase} */
 let phase = 'idle';
 /** @type {HTMLElement | null} the partial's row, replaced in place */
 let partialRow = null;
@@ -122,9 +123,9 @@ async function start() {
       if (stopping) return;
       let chunk = pcm;
       if (stopAfter > 0) {
-        const room = Math.round(stopAfter * 16000) - Math.round(stream.capturedSeconds * 16000);
-        if (room <= chunk.length) {
-          chunk = chunk.subarray(0, Math.max(0, room));
+        const left = Math.round(stopAfter * 16000) - Math.round(stream.capturedSeconds * 16000);
+        if (left <= chunk.length) {
+          chunk = chunk.subarray(0, Math.max(0, left));
           stopping = true;
           queueMicrotask(() => void stop());
         }
@@ -159,14 +160,16 @@ async function stop() {
   const capture = mic;
   const stream = live;
   mic = null;
+  live = null;
   await capture?.stop();
   showLevel(0, 0);
-  if (stream) await stream.finish();
-  if (live === stream) live = null;
+  // Stopped before it ever connected (the microphone was still opening): nothing to finish.
+  if (stream && stream.ws === null) stream.abort();
+  else if (stream) await stream.finish();
   setPhase('idle');
 }
 
-/** @param {typeof phase} next */
+/** @param {Phase} next */
 function setPhase(next) {
   phase = next;
   document.documentElement.dataset.phase = next;

@@ -59,7 +59,13 @@ export function register(program: Command): void {
         }
         stopping = true;
         log.info({ signal }, 'draining before exit (send the signal again to exit at once)');
-        void server.drain().then(() => process.exit(0));
+        void server.drain().then(
+          () => process.exit(0),
+          (err: unknown) => {
+            log.error({ err }, 'drain failed; exiting');
+            process.exit(1);
+          },
+        );
       };
       process.on('SIGTERM', () => stop('SIGTERM'));
       process.on('SIGINT', () => stop('SIGINT'));

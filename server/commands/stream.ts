@@ -83,6 +83,11 @@ export async function runStream(file: string | undefined, flags: StreamFlags): P
   if (flags.prompt) config.prompt = flags.prompt;
   if (!flags.partials) config.partials = false;
 
+  // Piped into `head` or a closed pager: stop quietly, as command-line tools do.
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(0);
+    throw err;
+  });
   // Not a commander default: help would print the key.
   const token = flags.token ?? process.env.KOL_TOKEN;
   const printer = new Printer(flags.json === true);

@@ -39,7 +39,7 @@ describe('SIGTERM drains a real kol serve process', () => {
     if (!haveAssets(t, REAL_MODEL, clip.wav, other.wav)) return;
     const { kol, url } = await startServe();
     try {
-      const workers = childPids(kol.pid);
+      const workers = childPids(kol.pid, 'whisper-server');
       assert.equal(workers.length, 2, 'two whisper-server children');
       // Two sessions: one just stops sending (no eof), one sends eof at the same moment; both must get
       // every final. Partials off, so that the last final is the only work left when SIGTERM comes.
@@ -111,7 +111,7 @@ describe('SIGTERM drains a real kol serve process', () => {
     if (!haveAssets(t, REAL_MODEL, long) || !fs.existsSync(long)) return;
     const { kol, url } = await startServe();
     try {
-      const workers = childPids(kol.pid);
+      const workers = childPids(kol.pid, 'whisper-server');
       const { pcm } = await decodeAudioFile(long);
       const client = await RecordingClient.open(url);
       await client.waitFor((m) => m.type === 'ready');

@@ -26,10 +26,10 @@ export interface Browser {
 }
 
 /**
- * Chromium, headless, in a fresh profile, with a fake microphone that plays `fakeAudioWav` (in a
- * loop) and grants the microphone without asking.
+ * Chromium, headless, in a fresh profile; with `fakeAudioWav`, a fake microphone that plays it (in
+ * a loop) and is granted without asking. `args`: more command-line switches.
  */
-export async function launchChromium(options: { fakeAudioWav?: string } = {}): Promise<Browser> {
+export async function launchChromium(options: { fakeAudioWav?: string; args?: string[] } = {}): Promise<Browser> {
   const userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'kol-chromium-'));
   const args = [
     '--headless',
@@ -43,6 +43,7 @@ export async function launchChromium(options: { fakeAudioWav?: string } = {}): P
   if (options.fakeAudioWav) {
     args.push('--use-fake-ui-for-media-stream', '--use-fake-device-for-media-stream', `--use-file-for-fake-audio-capture=${options.fakeAudioWav}`);
   }
+  args.push(...(options.args ?? []));
   // launchPersistentContext passes --user-data-dir itself: the fresh profile made above.
   const context = await chromium.launchPersistentContext(userDataDir, { executablePath: CHROMIUM, headless: true, args, viewport: { width: 1100, height: 760 } });
   return {

@@ -136,15 +136,17 @@ export function processState(pid: number): 'alive' | 'zombie' | 'gone' {
   }
 }
 
-/** Child process ids of `pid` (from /proc). */
-export function childPids(pid: number): number[] {
+/** Child process ids of `pid` (from /proc), optionally only those whose command line contains `named`. */
+export function childPids(pid: number, named?: string): number[] {
   const out: number[] = [];
   for (const entry of fs.readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     try {
       const stat = fs.readFileSync(`/proc/${entry}/stat`, 'utf8');
       const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      if (Number(fields[1]) === pid) out.push(Number(entry));
+      if (Number(fields[1]) !== pid) continue;
+      if (named && !fs.readFileSync(`/proc/${entry}/cmdline`, 'utf8').includes(named)) continue;
+      out.push(Number(entry));
     } catch {
       // exited meanwhile
     }

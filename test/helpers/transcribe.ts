@@ -4,8 +4,8 @@ import { REPO_ROOT } from '../../engine/paths.js';
 import { REAL_MODEL } from './assets.js';
 
 /**
- * `kol transcribe FILE` on the real model, in a process of its own, as a user runs it: the
- * offline transcript that the streaming clients are measured against.
+ * `kol transcribe FILE…` on the real model, in a process of its own, as a user runs it: the
+ * offline transcripts (one per file, in order) that the streaming clients are measured against.
  *
  * Its own process on purpose: finals are decoded with temperature fallback, whose sampling draws
  * on each whisper-server's random state, so the same audio can come out differently depending on
@@ -13,9 +13,9 @@ import { REAL_MODEL } from './assets.js';
  * for the client under test, and both sides reproducible. Asynchronous on purpose too: the server
  * under test usually lives in the test's own process.
  */
-export function kolTranscribe(file: string): Promise<string> {
+export function kolTranscribe(...files: string[]): Promise<string[]> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [path.join(REPO_ROOT, 'bin', 'kol.js'), 'transcribe', '--model', REAL_MODEL, '--threads', '1', '--json', file], {
+    const child = spawn(process.execPath, [path.join(REPO_ROOT, 'bin', 'kol.js'), 'transcribe', '--model', REAL_MODEL, '--threads', '1', '--json', ...files], {
       cwd: REPO_ROOT,
       env: { ...process.env, KOL_LOG_LEVEL: 'warn' },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -27,7 +27,12 @@ export function kolTranscribe(file: string): Promise<string> {
     child.on('error', reject);
     child.on('close', (code) => {
       if (code !== 0) return reject(new Error(`kol transcribe exited with ${code}: ${stderr}`));
-      resolve((JSON.parse(stdout.trim().split('\n')[0]) as { text: string }).text);
+      resolve(
+        stdout
+          .trim()
+          .split('\n')
+          .map((line) => (JSON.parse(line) as { text: string }).text),
+      );
     });
   });
 }
