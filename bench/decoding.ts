@@ -1,7 +1,8 @@
 /**
  * What each decoding choice for finals costs and buys: beam width, encoder window (audio_ctx),
  * temperature fallback. Transcribes every shared clip with each variant; prints WER and time.
- *   node --import tsx bench/decoding.ts [--threads N]
+ *   node --import tsx bench/decoding.ts [--threads N] [--binary PATH]
+ * --binary compares another whisper-server build (say, one without a source patch) on the same clips.
  */
 import os from 'node:os';
 import { decodeAudioFile } from '../engine/audio/wav.js';
@@ -13,8 +14,9 @@ import { ensureEngine } from '../server/commands/build-engine.js';
 import { clips, REAL_MODEL } from '../test/helpers/assets.js';
 
 const threads = Number(process.argv[process.argv.indexOf('--threads') + 1]) || os.availableParallelism();
-const engine = await ensureEngine({ cuda: false });
-const pool = new WorkerPool(createLocalWorkers({ binary: engine.binary, model: REAL_MODEL, count: 1, threads }));
+const binaryArg = process.argv.indexOf('--binary');
+const binary = binaryArg > 0 ? process.argv[binaryArg + 1] : (await ensureEngine({ cuda: false })).binary;
+const pool = new WorkerPool(createLocalWorkers({ binary, model: REAL_MODEL, count: 1, threads }));
 await pool.start();
 
 const rows: string[] = [];
@@ -42,6 +44,6 @@ for (const language of ['he', 'en']) {
   }
 }
 await pool.close();
-console.log(`\n1 worker, ${threads} threads, ${REAL_MODEL.split('/').pop()}, ${os.cpus()[0].model}\n`);
+console.log(`\n1 worker, ${threads} threads, ${REAL_MODEL.split('/').pop()}, ${os.cpus()[0].model}, ${binary}\n`);
 console.log('| set | decoding | WER | inference time, whole set |\n| --- | --- | --- | --- |');
 console.log(rows.join('\n'));

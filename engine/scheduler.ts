@@ -111,14 +111,21 @@ export class Scheduler extends EventEmitter<{ scheduled: [ScheduledRecord] }> {
     }
   }
 
+  /**
+   * Drops a session's partial that waits for a worker, but lets a running one finish: in a pause a
+   * new partial would only repeat itself, while the running one is the caption's next step.
+   */
+  dropQueuedPartial(sessionId: string): void {
+    const queued = this.partials.get(sessionId);
+    if (!queued) return;
+    this.partials.delete(sessionId);
+    this.record(queued, 'dropped');
+    queued.resolve(null);
+  }
+
   /** Drops a session's pending and running partials (its segment ended, or it closed). */
   cancelPartials(sessionId: string): void {
-    const queued = this.partials.get(sessionId);
-    if (queued) {
-      this.partials.delete(sessionId);
-      this.record(queued, 'dropped');
-      queued.resolve(null);
-    }
+    this.dropQueuedPartial(sessionId);
     for (const job of this.running) if (job.kind === 'partial' && job.sessionId === sessionId) job.controller.abort();
   }
 

@@ -6,6 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 import { KolError } from '../engine/errors.js';
+import { DEFAULT_TUNING } from '../engine/stream.js';
 
 const csv = (value: string) => value.split(',').map((s) => s.trim()).filter(Boolean);
 
@@ -20,7 +21,7 @@ export const serverConfigSchema = z
     /** Local whisper-server processes (0 with workerUrls: remote workers only). */
     workers: z.number().int().min(0).max(64),
     partialWorkers: z.number().int().min(0).max(64),
-    /** CPU threads per worker; 0 = the cores shared out between the workers. */
+    /** CPU threads per worker; 0 = every core (at most 8) for each worker: see engine/whisper/local-workers.ts. */
     threads: z.number().int().min(0).max(256),
     flashAttention: z.boolean(),
     /** auto: CUDA when the engine was built with it; off: CPU; on: GPU required. */
@@ -37,7 +38,8 @@ export const serverConfigSchema = z
     endpointMs: z.number().int().min(100).max(5000),
     partials: z.boolean(),
     finalBeamSize: z.number().int().min(1).max(16),
-    finalAudioCtx: z.enum(['full', 'auto']),
+    /** Encoder window for finals: full (1500 frames), auto (sized to the segment), or frames (20 ms each). */
+    finalAudioCtx: z.union([z.enum(['full', 'auto']), z.number().int().min(256).max(1500)]),
 
     // access and limits
     apiKeys: z.array(z.string().min(8)),
@@ -77,7 +79,7 @@ export const DEFAULT_CONFIG: ServerConfig = {
   endpointMs: 500,
   partials: true,
   finalBeamSize: 5,
-  finalAudioCtx: 'full',
+  finalAudioCtx: DEFAULT_TUNING.finalAudioCtx ?? 'full',
   apiKeys: [],
   apiKeysFile: '',
   allowedOrigins: [],
@@ -103,6 +105,7 @@ export function envName(key: Key): string {
 /** Turns the string form of a setting (environment, flags) into the type the schema wants. */
 function fromString(key: Key, raw: string): unknown {
   const def = DEFAULT_CONFIG[key];
+  if (key === 'finalAudioCtx') return /^\s*\d+\s*$/.test(raw) ? Number(raw) : raw.trim();
   if (Array.isArray(def)) return key === 'gpuDevices' ? csv(raw).map(Number) : csv(raw);
   if (typeof def === 'number') return raw.trim() === '' ? NaN : Number(raw);
   if (typeof def === 'boolean') return ['1', 'true', 'yes', 'on'].includes(raw.toLowerCase()) ? true : ['0', 'false', 'no', 'off'].includes(raw.toLowerCase()) ? false : raw;

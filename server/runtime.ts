@@ -54,7 +54,7 @@ export async function startRuntime(config: ServerConfig, logger: Logger, build: 
 
   const [vad] = await Promise.all([SileroVad.load(), finalPool.start(), partialPool?.start()]);
   const scheduler = new Scheduler(finalPool, partialPool ?? finalPool);
-  const tuning: Partial<StreamTuning> = { finalBeamSize: config.finalBeamSize, finalAudioCtx: config.finalAudioCtx === 'auto' ? 'auto' : undefined };
+  const tuning: Partial<StreamTuning> = { finalBeamSize: config.finalBeamSize, finalAudioCtx: config.finalAudioCtx === 'full' ? undefined : config.finalAudioCtx };
   return {
     vad,
     scheduler,

@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
-import { decodeAudioFile } from '../../engine/audio/wav.js';
+import { decodeAudioFile, encodeWav16k } from '../../engine/audio/wav.js';
 import { REPO_ROOT } from '../../engine/paths.js';
 import { wordErrorRate } from '../../engine/wer.js';
 import type { RunningServer } from '../../server/app.js';
@@ -15,10 +15,10 @@ import { streamUrl, toS16le } from '../../server/commands/stream.js';
 import { refusedPort } from '../../test/helpers/file-server.js';
 import { assetPath, haveAssets, REAL_MODEL } from '../../test/helpers/assets.js';
 import { startTestServer } from '../../test/helpers/server.js';
+import { recordingAssets, speechRecording } from '../../test/helpers/recording.js';
 import { kolTranscribe } from '../../test/helpers/transcribe.js';
 
 const CLIP = assetPath('audio', 'he', 'Hashlama112_0024.wav');
-const REFERENCE = assetPath('audio', 'he', 'Hashlama112_0024.txt');
 const SHORT_CLIP = assetPath('audio', 'he', 'Hashlama117_0009.wav');
 const KEY = 'cli-test-key-1';
 
@@ -55,18 +55,21 @@ function kol(args: string[], env: Record<string, string | undefined> = {}): Prom
   });
 }
 
-test('streams a WAV and prints each final on its own line, as well as `kol transcribe` hears it', { timeout: 60_000 }, async (t) => {
-  if (!haveAssets(t, REAL_MODEL, CLIP, REFERENCE)) return;
-  const [run, [baseline]] = await Promise.all([kol([CLIP, '--url', server.url, '--speed', '4']), kolTranscribe(CLIP)]);
+test('streams a WAV and prints each final on its own line, as well as `kol transcribe` hears it', { timeout: 90_000 }, async (t) => {
+  if (!haveAssets(t, REAL_MODEL, ...recordingAssets())) return;
+  // The measured clips one after another in one file (see MEASURED_CLIPS), each its own utterance.
+  const recording = await speechRecording();
+  const wav = path.join(tmp, 'recording.wav');
+  fs.writeFileSync(wav, encodeWav16k(recording.pcm));
+  const [run, baseline] = await Promise.all([kol([wav, '--url', server.url, '--speed', '4']), kolTranscribe(...recording.wavs)]);
   assert.equal(run.code, 0, run.stderr);
   const lines = run.stdout.trim().split('\n');
-  assert.ok(lines.length >= 1);
+  assert.ok(lines.length >= recording.wavs.length, 'a final line per utterance');
   assert.doesNotMatch(run.stdout, /\x1b/, 'no terminal codes when stdout is not a terminal');
-  const reference = fs.readFileSync(REFERENCE, 'utf8');
-  const streamed = wordErrorRate(reference, lines.join(' ')).wer;
-  const offline = wordErrorRate(reference, baseline).wer;
+  const streamed = wordErrorRate(recording.reference, lines.join(' ')).wer;
+  const offline = wordErrorRate(recording.reference, baseline.join(' ')).wer;
   t.diagnostic(`kol stream WER ${streamed.toFixed(3)}: ${lines.join(' | ')}`);
-  t.diagnostic(`kol transcribe WER ${offline.toFixed(3)}: ${baseline}`);
+  t.diagnostic(`kol transcribe WER ${offline.toFixed(3)}: ${baseline.join(' | ')}`);
   assert.ok(streamed <= offline + 0.05, `kol stream WER ${streamed} vs kol transcribe ${offline}`);
 });
 

@@ -198,7 +198,14 @@ function onRoom(message) {
   renderStatus();
 }
 
+/** Lines that have scrolled out of the top are hidden, so that not even their outline shows. */
+function hideScrolledOut() {
+  const top = captions.getBoundingClientRect().top;
+  for (const line of lines.values()) line.el.style.visibility = line.el.getBoundingClientRect().bottom <= top + 1 ? 'hidden' : '';
+}
+
 function renderStatus() {
+  hideScrolledOut();
   let text = '';
   const room = `“${options.room}”`;
   if (connection === 'refused') text = refusal;

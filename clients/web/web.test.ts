@@ -9,46 +9,23 @@ import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 import type { Page } from 'playwright-core';
-import { decodeAudioFile, encodeWav16k } from '../../engine/audio/wav.js';
+import { encodeWav16k } from '../../engine/audio/wav.js';
 import { normalizeText, wordErrorRate } from '../../engine/wer.js';
-import { assetPath, haveAssets, REAL_MODEL } from '../../test/helpers/assets.js';
+import { haveAssets, REAL_MODEL } from '../../test/helpers/assets.js';
 import { ARTIFACTS_DIR, haveChromium, launchChromium } from '../../test/helpers/browser.js';
 import { alphaAt, decodePng } from '../../test/helpers/png.js';
 import { startTestServer } from '../../test/helpers/server.js';
+import { recordingAssets, speechRecording } from '../../test/helpers/recording.js';
 import { kolTranscribe } from '../../test/helpers/transcribe.js';
 
-/**
- * What the fake microphone says: two shared clips (28 words), each with silence around it longer
- * than the server's 500 ms endpoint, so each is an utterance of its own.
- *
- * Two clips, not one, because the recogniser is sensitive to where speech falls against its 10 ms
- * frames, and a browser's capture starts wherever its audio clock happens to be: shifted by a few
- * milliseconds, a clip can come out a word different (the same audio, byte for byte, always gives
- * the same text: compare the sha256 in the diagnostics). With the first clip alone one word is
- * 0.067, over the 0.05 allowed, and 2 shifts in 10 cost a word; over both clips one word is 0.036,
- * and no shift in 10 cost more than that (measured through the server with the page's resampler).
- */
-const CLIPS = ['Hashlama112_0024', 'Lod_0065'].map((name) => ({ wav: assetPath('audio', 'he', `${name}.wav`), txt: assetPath('audio', 'he', `${name}.txt`) }));
-const PAD_SECONDS = 1.5;
-
-test('the microphone page transcribes speech as well as `kol transcribe`, and the overlay shows it live', { timeout: 150_000 }, async (t) => {
-  if (!haveAssets(t, REAL_MODEL, ...CLIPS.flatMap((c) => [c.wav, c.txt]))) return;
+test('the microphone page transcribes speech as well as `kol transcribe`, and the overlay shows it live', { timeout: 240_000 }, async (t) => {
+  if (!haveAssets(t, REAL_MODEL, ...recordingAssets())) return;
   if (!haveChromium(t)) return;
-  const reference = CLIPS.map((c) => fs.readFileSync(c.txt, 'utf8').trim()).join(' ');
 
-  // Chromium's fake microphone plays its file from the start at each getUserMedia, and loops it.
-  // The page stops itself after exactly one pass (stop_after): it hears each clip once, as
-  // `kol transcribe` does.
-  const clips = await Promise.all(CLIPS.map((c) => decodeAudioFile(c.wav)));
-  const pad = new Float32Array(Math.round(PAD_SECONDS * 16000));
-  const fakeMic = new Float32Array(pad.length * (clips.length + 1) + clips.reduce((n, c) => n + c.pcm.length, 0));
-  let at = pad.length;
-  const clipAt: number[] = [];
-  for (const clip of clips) {
-    clipAt.push(at);
-    fakeMic.set(clip.pcm, at);
-    at += clip.pcm.length + pad.length;
-  }
+  // What the fake microphone says: the measured clips (see MEASURED_CLIPS), each an utterance of
+  // its own. Chromium plays the file from the start at each getUserMedia, and loops it; the page
+  // stops itself after exactly one pass (stop_after): it hears each clip once, as `kol transcribe`.
+  const { pcm: fakeMic, clipStarts: clipAt, clips, wavs, reference } = await speechRecording();
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'kol-web-'));
   t.after(() => fs.rmSync(tmp, { recursive: true, force: true }));
   const fakeMicWav = path.join(tmp, 'fake-mic.wav');
@@ -59,7 +36,7 @@ test('the microphone page transcribes speech as well as `kol transcribe`, and th
   t.after(() => server.close());
   const http = `http://127.0.0.1:${server.port}`;
   // `kol transcribe` on the same clips, meanwhile (its own process: see kolTranscribe).
-  const baseline = kolTranscribe(...CLIPS.map((c) => c.wav)).then((texts) => texts.join(' '));
+  const baseline = kolTranscribe(...wavs).then((texts) => texts.join(' '));
   baseline.catch(() => {});
 
   const browser = await launchChromium({ fakeAudioWav: fakeMicWav });
@@ -83,14 +60,18 @@ test('the microphone page transcribes speech as well as `kol transcribe`, and th
   // In every take the audio the page sent is checked against the source itself: exactly one pass,
   // the same level, and the same signal (over 30 dB: 37 dB is usual, the rest being the band above
   // 7 kHz that the conversion to 16 kHz removes; the browser's echo cancellation, for one, would
-  // give 3 dB). The transcript must be
-  // within 0.05 WER of `kol transcribe`; should a take land on an unlucky alignment (see CLIPS),
-  // a second take, a fresh session on a fresh page, starts elsewhere.
+  // give 3 dB). Chromium's fake microphone itself can drop or repeat a block when the machine is
+  // overloaded (seen once in CI: 20 dB); such a take proves nothing either way and another is made.
+  // The transcript of a faithful take must be within 0.05 WER of `kol transcribe`; should a take be
+  // unlucky all the same (MEASURED_CLIPS), another take, a fresh session on a fresh page, starts
+  // elsewhere. Three takes at most: a page that garbles its audio fails every one.
   const cliWer = wordErrorRate(reference, await baseline).wer;
   t.diagnostic(`kol transcribe:  WER ${cliWer.toFixed(3)}  "${await baseline}"`);
   let finals: Array<{ text: string; start: number; latency: string }> = [];
   let pageWer = Infinity;
-  for (let take = 1; take <= 2 && pageWer > cliWer + 0.05; take++) {
+  let faithfulTakes = 0;
+  const unfaithful: string[] = [];
+  for (let take = 1; take <= 3 && pageWer > cliWer + 0.05; take++) {
     sent = [];
     await mic.goto(`${http}/?room=${room}&language=he&stop_after=${onePass.toFixed(3)}`);
     assert.equal(await mic.getAttribute('#transcript', 'dir'), 'rtl');
@@ -104,13 +85,19 @@ test('the microphone page transcribes speech as well as `kol transcribe`, and th
     const audio = Buffer.concat(sent);
     const digest = createHash('sha256').update(audio).digest('hex').slice(0, 12);
     assert.ok(Math.abs(audio.length / 32000 - onePass) < 0.01, `the page sent ${audio.length / 32000} s of audio, not one pass (${onePass} s)`);
+    const problems: string[] = [];
     for (const [i, clip] of clips.entries()) {
       // Where the clip lies in what was sent: about where it lies in the file, give or take where the capture began.
       const fidelity = compareAudio(audio, clip.pcm, clipAt[i] - 8000, clipAt[i] + 8000);
       t.diagnostic(`take ${take}: sent ${(audio.length / 32000).toFixed(2)} s (sha256 ${digest}); clip ${i + 1} at ${fidelity.offset.toFixed(3)} s, gain ${fidelity.gain.toFixed(3)}, SNR ${fidelity.snrDb.toFixed(1)} dB`);
-      assert.ok(Math.abs(fidelity.gain - 1) < 0.03, `the audio level changed on the way: gain ${fidelity.gain}`);
-      assert.ok(fidelity.snrDb > 30, `the audio sent differs from the source: SNR ${fidelity.snrDb.toFixed(1)} dB`);
+      if (Math.abs(fidelity.gain - 1) >= 0.03) problems.push(`clip ${i + 1}: the audio level changed on the way (gain ${fidelity.gain.toFixed(3)})`);
+      if (fidelity.snrDb <= 30) problems.push(`clip ${i + 1}: the audio sent differs from the source (SNR ${fidelity.snrDb.toFixed(1)} dB)`);
     }
+    if (problems.length > 0) {
+      unfaithful.push(`take ${take}: ${problems.join('; ')}`);
+      continue;
+    }
+    faithfulTakes++;
 
     finals = await mic.$$eval('#transcript .segment.final', (rows) =>
       rows.map((row) => ({ text: row.querySelector('.text')?.textContent ?? '', start: Number((row as HTMLElement).dataset.start), latency: row.querySelector('.latency')?.textContent ?? '' })),
@@ -121,7 +108,8 @@ test('the microphone page transcribes speech as well as `kol transcribe`, and th
     pageWer = wordErrorRate(reference, pageText).wer;
     t.diagnostic(`take ${take}: page WER ${pageWer.toFixed(3)}  "${pageText}"`);
   }
-  assert.ok(pageWer <= cliWer + 0.05, `the page's WER ${pageWer.toFixed(3)} is more than 0.05 above kol transcribe's ${cliWer.toFixed(3)} in both takes`);
+  assert.ok(faithfulTakes > 0, `no take sent the source faithfully: ${unfaithful.join(' | ')}`);
+  assert.ok(pageWer <= cliWer + 0.05, `the page's WER ${pageWer.toFixed(3)} is more than 0.05 above kol transcribe's ${cliWer.toFixed(3)} in every faithful take`);
 
   // The transcript leaves the page as WebVTT and as text, by download and by clipboard.
   const [download] = await Promise.all([mic.waitForEvent('download'), mic.click('[data-export="download-vtt"]')]);
@@ -214,6 +202,47 @@ function compareAudio(pcm: Buffer, clip: Float32Array, from: number, to: number)
   ratios.sort((a, b) => a - b);
   return { offset: bestLag / 16000, gain, snrDb: ratios[Math.floor(ratios.length / 2)] };
 }
+
+test('the pages explain what is wrong: no room, a refused microphone, a refused API key', { timeout: 60_000 }, async (t) => {
+  if (!haveAssets(t, REAL_MODEL)) return;
+  if (!haveChromium(t)) return;
+  const server = await startTestServer({ workers: 1, apiKeys: ['web-test-key-1'] });
+  t.after(() => server.close());
+  const http = `http://127.0.0.1:${server.port}`;
+  // A fake microphone, but every permission prompt answered "no".
+  const browser = await launchChromium({ args: ['--use-fake-device-for-media-stream', '--deny-permission-prompts'] });
+  t.after(() => browser.close());
+  const page = await browser.context.newPage();
+
+  await page.goto(`${http}/overlay`);
+  assert.equal(await page.isVisible('#help'), true);
+  assert.equal(await page.isVisible('#stage'), false);
+  assert.match((await page.textContent('#help')) ?? '', /overlay\?room=NAME/);
+  await page.goto(`${http}/overlay?room=bad%20name`);
+  assert.match((await page.textContent('#help')) ?? '', /"bad name" is not a room name/);
+
+  // Without a key the overlay cannot connect, and says what might be missing.
+  await page.goto(`${http}/overlay?room=studio`);
+  await page.waitForFunction(() => /API key/.test(document.getElementById('status')?.textContent ?? ''), undefined, { timeout: 15_000 });
+  // With one, it is told nobody is publishing.
+  await page.goto(`${http}/overlay?room=studio&token=web-test-key-1`);
+  await page.waitForFunction(() => /No one is publishing/.test(document.getElementById('status')?.textContent ?? ''));
+
+  await page.goto(`${http}/`);
+  await page.click('#toggle');
+  await page.waitForSelector('#alert:not([hidden])');
+  assert.match((await page.textContent('#alert-text')) ?? '', /Microphone access was refused\. Allow the microphone/);
+  assert.equal(await page.getAttribute('html', 'data-phase'), 'idle');
+
+  // The microphone allowed, but no key for a server that needs one.
+  await browser.context.grantPermissions(['microphone'], { origin: http });
+  await page.goto(`${http}/`);
+  await page.click('#toggle');
+  await page.waitForFunction(() => /API key/.test(document.getElementById('alert-text')?.textContent ?? ''), undefined, { timeout: 20_000 });
+  assert.match((await page.textContent('#alert-text')) ?? '', /The server refused the connection\. If it needs an API key, open this page as …\/\?token=YOUR_KEY/);
+  await page.waitForSelector('html[data-phase="idle"]');
+  assert.equal(await page.getAttribute('#status', 'data-state'), 'error');
+});
 
 /** Page errors and console errors, which a working page has none of. */
 function collectErrors(page: Page, label: string): string[] {

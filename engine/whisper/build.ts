@@ -13,12 +13,19 @@ import { KolError } from '../errors.js';
 import { log } from '../log.js';
 import { cacheDir } from '../paths.js';
 
+/** A change to the whisper.cpp source, applied to the staged copy: all its edits or none. */
+interface SourcePatch {
+  name: string;
+  file: string;
+  edits: ReadonlyArray<{ find: string; replace: string }>;
+}
+
 /**
  * Our changes to the whisper.cpp source, applied to a staged copy at build time (the pinned tree in
  * node_modules is never modified). A patch whose anchor is missing (another WHISPER_CPP_SRC) is
  * skipped with a warning rather than failing the build.
  */
-export const SOURCE_PATCHES = [
+export const SOURCE_PATCHES: readonly SourcePatch[] = [
   {
     name: 'reseed-first-decoder',
     file: 'src/whisper.cpp',
@@ -26,10 +33,58 @@ export const SOURCE_PATCHES = [
     // on every call but decoder 0 only when the state is created, so in a long-running
     // whisper-server the same audio gave different text depending on the requests before it
     // (Hebrew WER 0.27–0.37 over the same 12 clips). Reseeding it makes every request reproducible.
-    find: '        decoder.rng = std::mt19937(j);\n    }\n',
-    replace: '        decoder.rng = std::mt19937(j);\n    }\n    state->decoders[0].rng = std::mt19937(0); // kol: reproducible beam search per request\n',
+    edits: [
+      {
+        find: '        decoder.rng = std::mt19937(j);\n    }\n',
+        replace: '        decoder.rng = std::mt19937(j);\n    }\n    state->decoders[0].rng = std::mt19937(0); // kol: reproducible beam search per request\n',
+      },
+    ],
   },
-] as const;
+  {
+    name: 'mask-cross-attention-padding',
+    file: 'src/whisper.cpp',
+    // With flash attention the decoder's cross-attention reads the encoder's keys padded to a
+    // multiple of 256 (1500 → 1536; an audio_ctx of 400 → 512) with no mask, so the padding cells
+    // take part in every softmax. They are zero in a fresh process, but a request with a smaller
+    // audio_ctx leaves its keys there, and later requests on the same worker then gave other text
+    // (engine/whisper/pool.test.ts). Masking the padding makes results independent of earlier
+    // requests, and stops a reduced audio_ctx from diluting attention with up to 255 empty keys.
+    edits: [
+      {
+        find: '    struct ggml_tensor * KQ_mask_f16 = ggml_cast(ctx0, KQ_mask, GGML_TYPE_F16);\n',
+        replace:
+          '    struct ggml_tensor * KQ_mask_f16 = ggml_cast(ctx0, KQ_mask, GGML_TYPE_F16);\n' +
+          '\n' +
+          '    // kol: masks the padding of the cross-attention keys (set in whisper_decode_internal)\n' +
+          '    struct ggml_tensor * KQ_mask_cross = ggml_new_tensor_3d(ctx0, GGML_TYPE_F32, n_audio_ctx_pad, n_tokens, 1);\n' +
+          '    ggml_set_name(KQ_mask_cross, "KQ_mask_cross");\n' +
+          '    ggml_set_input(KQ_mask_cross);\n' +
+          '    struct ggml_tensor * KQ_mask_cross_f16 = ggml_cast(ctx0, KQ_mask_cross, GGML_TYPE_F16);\n',
+      },
+      {
+        find: 'cur = ggml_flash_attn_ext(ctx0, Q, Kcross, Vcross, nullptr, KQscale, 0.0f, 0.0f);',
+        replace: 'cur = ggml_flash_attn_ext(ctx0, Q, Kcross, Vcross, KQ_mask_cross_f16, KQscale, 0.0f, 0.0f);',
+      },
+      {
+        find: '            ggml_backend_tensor_set(KQ_mask, wstate.inp_mask.data(), 0, ggml_nelements(KQ_mask)*sizeof(float));\n        }\n',
+        replace:
+          '            ggml_backend_tensor_set(KQ_mask, wstate.inp_mask.data(), 0, ggml_nelements(KQ_mask)*sizeof(float));\n' +
+          '        }\n' +
+          '\n' +
+          '        // kol: only the encoder positions of this request take part in cross-attention\n' +
+          '        if (struct ggml_tensor * KQ_mask_cross = ggml_graph_get_tensor(gf, "KQ_mask_cross")) {\n' +
+          '            const int n_audio_ctx = wstate.exp_n_audio_ctx > 0 ? wstate.exp_n_audio_ctx : hparams.n_audio_ctx;\n' +
+          '            const int n_pad = KQ_mask_cross->ne[0];\n' +
+          '            std::vector<float> mask(ggml_nelements(KQ_mask_cross), 0.0f);\n' +
+          '            for (int j = 0; j < n_tokens; ++j) {\n' +
+          '                for (int i = n_audio_ctx; i < n_pad; ++i) mask[j*n_pad + i] = -INFINITY;\n' +
+          '            }\n' +
+          '            ggml_backend_tensor_set(KQ_mask_cross, mask.data(), 0, ggml_nbytes(KQ_mask_cross));\n' +
+          '        }\n',
+      },
+    ],
+  },
+];
 
 /** Default CUDA architectures: 86 = RTX 30xx/A10, 89 = RTX 40xx/L4, 90 = H100/H200. */
 export const DEFAULT_CUDA_ARCHS = ['86', '89', '90'];
@@ -158,7 +213,7 @@ export async function buildEngine(options: BuildOptions = {}): Promise<EngineBui
     const started = Date.now();
     const work = `${dir}.build-${process.pid}`;
     fs.rmSync(work, { recursive: true, force: true });
-    const staged = stageSource(sourceDir, `${work}/src`);
+    const { staged, applied } = stageSource(sourceDir, `${work}/src`);
     report({ stage: 'configure', buildDir: work, flags });
     await runLogged(execa('cmake', ['-S', staged, '-B', `${work}/build`, ...flags], { all: true }), report, 'configure');
     const jobs = String(options.jobs ?? os.availableParallelism());
@@ -170,8 +225,7 @@ export async function buildEngine(options: BuildOptions = {}): Promise<EngineBui
     fs.rmSync(done, { recursive: true, force: true });
     fs.mkdirSync(path.join(done, 'bin'), { recursive: true });
     for (const name of targets) fs.copyFileSync(binaryPath(`${work}/build`, name), binaryPath(done, name));
-    const patches = SOURCE_PATCHES.map((p) => p.name);
-    fs.writeFileSync(path.join(done, 'build.json'), JSON.stringify({ version, cuda, flags, sourceDir, patches, builtAt: new Date().toISOString() }, null, 2));
+    fs.writeFileSync(path.join(done, 'build.json'), JSON.stringify({ version, cuda, flags, sourceDir, patches: applied, builtAt: new Date().toISOString() }, null, 2));
     fs.rmSync(dir, { recursive: true, force: true });
     fs.renameSync(done, dir);
     fs.rmSync(work, { recursive: true, force: true });
@@ -182,19 +236,21 @@ export async function buildEngine(options: BuildOptions = {}): Promise<EngineBui
   }
 }
 
-/** Copies the source tree (about 35 MB) and applies SOURCE_PATCHES to the copy. */
-function stageSource(sourceDir: string, dest: string): string {
+/** Copies the source tree (about 35 MB) and applies SOURCE_PATCHES to the copy; returns the names of those applied. */
+function stageSource(sourceDir: string, dest: string): { staged: string; applied: string[] } {
+  const applied: string[] = [];
   fs.cpSync(sourceDir, dest, { recursive: true, filter: (src) => !/[\\/](\.git|build|models)$/.test(src) || src === sourceDir });
   for (const patch of SOURCE_PATCHES) {
     const file = path.join(dest, patch.file);
     const text = fs.existsSync(file) ? fs.readFileSync(file, 'utf8') : '';
-    if (text.split(patch.find).length !== 2) {
+    if (!patch.edits.every((edit) => text.split(edit.find).length === 2)) {
       log.warn({ patch: patch.name, file: patch.file }, 'whisper.cpp source patch does not apply to this tree; building without it');
       continue;
     }
-    fs.writeFileSync(file, text.replace(patch.find, patch.replace));
+    fs.writeFileSync(file, patch.edits.reduce((patched, edit) => patched.replace(edit.find, () => edit.replace), text));
+    applied.push(patch.name);
   }
-  return dest;
+  return { staged: dest, applied };
 }
 
 function checkBuildTools(cuda: boolean): void {

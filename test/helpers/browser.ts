@@ -5,7 +5,7 @@ import type { TestContext } from 'node:test';
 import { chromium, type BrowserContext } from 'playwright-core';
 import { REPO_ROOT } from '../../engine/paths.js';
 
-/** Debian's Chromium (scripts/ensure-chromium.sh installs it); KOL_CHROMIUM points elsewhere. */
+/** Debian's Chromium (scripts/install-test-deps.sh installs it); KOL_CHROMIUM points elsewhere. */
 export const CHROMIUM = process.env.KOL_CHROMIUM ?? '/usr/bin/chromium';
 
 /** Where browser tests leave their screenshots (gitignored). */
@@ -14,7 +14,7 @@ export const ARTIFACTS_DIR = path.join(REPO_ROOT, 'test-artifacts');
 /** True when Chromium is there; otherwise says so loudly and skips: a browser test never passes without a browser. */
 export function haveChromium(t: TestContext): boolean {
   if (fs.existsSync(CHROMIUM)) return true;
-  const why = `CHROMIUM MISSING at ${CHROMIUM}: browser test not run (install it with scripts/ensure-chromium.sh, or set KOL_CHROMIUM)`;
+  const why = `CHROMIUM MISSING at ${CHROMIUM}: browser test not run (install it with scripts/install-test-deps.sh, or set KOL_CHROMIUM)`;
   process.stderr.write(`\n!!! ${why}\n`);
   t.skip(why);
   return false;
