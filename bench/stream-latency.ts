@@ -1,7 +1,9 @@
 /**
  * Streaming latency on this machine: N concurrent clients each play the Hebrew clips joined with
  * known pauses, at real-time pace, to a real `kol serve` (in process) with real workers.
- *   node --import tsx bench/stream-latency.ts [--streams 1,4] [--workers 2] [--threads 1]
+ *   node --import tsx bench/stream-latency.ts [--streams 1,4] [--workers 2] [--threads 0]
+ *     [--final-audio-ctx full|auto|FRAMES] [--partials on|off]
+ * Defaults are the server's own (threads 0 = every core for each worker).
  * Prints one table row per concurrency: end of speech → final p50/p95/max, first partial, partial
  * cadence, WER.
  */
@@ -17,9 +19,12 @@ function arg(name: string, fallback: string): string {
 }
 
 const concurrencies = arg('streams', '1,4').split(',').map(Number);
-const workers = Number(arg('workers', '2'));
-const threads = Number(arg('threads', '1'));
-const server = await startServer({ ...DEFAULT_CONFIG, port: 0, model: REAL_MODEL, workers, threads, gpu: 'off', logLevel: 'warn' });
+const workers = Number(arg('workers', String(DEFAULT_CONFIG.workers)));
+const threads = Number(arg('threads', String(DEFAULT_CONFIG.threads)));
+const ctxArg = arg('final-audio-ctx', String(DEFAULT_CONFIG.finalAudioCtx));
+const finalAudioCtx = ctxArg === 'full' || ctxArg === 'auto' ? ctxArg : Number(ctxArg);
+const partials = arg('partials', 'on') === 'on';
+const server = await startServer({ ...DEFAULT_CONFIG, port: 0, model: REAL_MODEL, workers, threads, finalAudioCtx, partials, gpu: 'off', logLevel: 'warn' });
 const stream = await hebrewBenchStream();
 
 const rows: string[] = [];
@@ -36,7 +41,7 @@ for (const n of concurrencies) {
 }
 await server.close();
 
-console.log(`\n${stream.seconds.toFixed(0)} s Hebrew stream per client, ${workers} workers × ${threads} threads, base q8_0, ${os.cpus().length} cores (${os.cpus()[0].model})\n`);
+console.log(`\n${stream.seconds.toFixed(0)} s Hebrew stream per client, ${workers} workers × ${threads || 'all'} threads, finals audio_ctx ${finalAudioCtx}, partials ${partials ? 'on' : 'off'}, base q8_0, ${os.cpus().length} cores (${os.cpus()[0].model})\n`);
 console.log('| streams | finals | end of speech → final p50 (s) | p95 (s) | max (s) | first partial p50 (s) | partial gap p50 / p95 (s of audio) | partials | WER |');
 console.log('| --- | --- | --- | --- | --- | --- | --- | --- | --- |');
 console.log(rows.join('\n'));

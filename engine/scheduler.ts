@@ -3,6 +3,10 @@
  * kind, sessions take turns (round-robin), so a busy session cannot starve a quiet one. A session has
  * at most one pending partial: a newer one replaces it. When a final waits and every worker is busy,
  * the oldest running partial is cancelled to free its worker — partials never delay a final.
+ *
+ * Workers on the same CPU cores are not independent: a partial running beside a final takes cores
+ * from it. With `partialsYieldToFinals` (local CPU workers), no partial starts while a final runs,
+ * and starting a final cancels the running partials.
  */
 import { EventEmitter } from 'node:events';
 import { KolError } from './errors.js';
@@ -53,12 +57,14 @@ export class Scheduler extends EventEmitter<{ scheduled: [ScheduledRecord] }> {
   private closed = false;
   private readonly finalPool: SchedulablePool;
   private readonly partialPool: SchedulablePool;
+  private readonly partialsYieldToFinals: boolean;
 
   /** `partialPool` may be a second pool on a smaller model; by default partials share the final pool. */
-  constructor(finalPool: SchedulablePool, partialPool: SchedulablePool = finalPool) {
+  constructor(finalPool: SchedulablePool, partialPool: SchedulablePool = finalPool, options: { partialsYieldToFinals?: boolean } = {}) {
     super();
     this.finalPool = finalPool;
     this.partialPool = partialPool;
+    this.partialsYieldToFinals = options.partialsYieldToFinals ?? false;
     finalPool.on('idle', () => this.dispatch());
     if (partialPool !== finalPool) partialPool.on('idle', () => this.dispatch());
   }
@@ -167,9 +173,11 @@ export class Scheduler extends EventEmitter<{ scheduled: [ScheduledRecord] }> {
     while (this.finalPool.idleCount() > 0) {
       const job = this.takeNext(this.finals);
       if (!job) break;
+      if (this.partialsYieldToFinals) this.abortRunningPartials();
       this.run(job, this.finalPool);
     }
     if (this.hasQueuedFinals() && this.finalPool.idleCount() === 0) this.preemptPartial();
+    if (this.partialsYieldToFinals && this.runningFinals() > 0) return;
     // Then partials, only on workers that nothing more urgent wants.
     while (this.partialPool.idleCount() > 0 && !(this.partialPool === this.finalPool && this.hasQueuedFinals())) {
       const job = this.takeNextPartial();
@@ -210,6 +218,16 @@ export class Scheduler extends EventEmitter<{ scheduled: [ScheduledRecord] }> {
 
   private served(sessionId: string): void {
     this.turn = [...this.turn.filter((id) => id !== sessionId), sessionId];
+  }
+
+  private runningFinals(): number {
+    let n = 0;
+    for (const job of this.running) if (job.kind === 'final') n++;
+    return n;
+  }
+
+  private abortRunningPartials(): void {
+    for (const job of this.running) if (job.kind === 'partial') job.controller.abort();
   }
 
   private preemptPartial(): void {

@@ -13,7 +13,7 @@ import { isKolError, type ErrorCode } from '../engine/errors.js';
 import type { ScheduledRecord } from '../engine/scheduler.js';
 import type { JobRecord, WorkerPool } from '../engine/whisper/pool.js';
 import type { Gateway, GatewayDeps, HttpRoute } from './gateway.js';
-import { GpuMonitor } from './gpu-metrics.js';
+import { GpuMonitor, type GpuSnapshot } from './gpu-metrics.js';
 import type { ServerMessage } from './protocol.js';
 import type { Runtime } from './runtime.js';
 
@@ -315,37 +315,30 @@ export class ServerMetrics {
         for (const g of snapshot()?.gpus ?? []) if (g.memoryTotalBytes !== undefined) this.set({ gpu: String(g.index) }, g.memoryTotalBytes);
       },
     });
-    new Gauge({
-      name: 'kol_worker_gpu_memory_bytes',
-      help: 'GPU memory used by each local whisper-server worker (matched by process id).',
-      labelNames: ['pool', 'worker', 'gpu'],
-      registers: r,
-      collect() {
-        this.reset();
-        const snap = snapshot();
-        if (!snap) return;
-        for (const [pool, w] of self.localWorkers()) {
-          for (const p of snap.processes.filter((x) => x.pid === w.pid)) {
-            const gpu = snap.gpus.find((g) => g.uuid === p.gpuUuid);
-            if (p.memoryUsedBytes !== undefined) this.set({ pool, worker: w.id, gpu: gpu ? String(gpu.index) : p.gpuUuid }, p.memoryUsedBytes);
-          }
-        }
-      },
-    });
-    new Gauge({
-      name: 'kol_worker_gpu_utilization_ratio',
-      help: 'SM utilisation (0–1) of each local whisper-server worker, from nvidia-smi pmon.',
-      labelNames: ['pool', 'worker', 'gpu'],
-      registers: r,
-      collect() {
-        this.reset();
-        const snap = snapshot();
-        if (!snap) return;
-        for (const [pool, w] of self.localWorkers()) {
-          for (const u of snap.utilization.filter((x) => x.pid === w.pid)) if (u.sm !== undefined) this.set({ pool, worker: w.id, gpu: String(u.gpu) }, u.sm);
-        }
-      },
-    });
+    // Per worker: nvidia-smi's per-process figures, matched to our workers by process id.
+    const perWorkerGauge = (name: string, help: string, values: (snap: GpuSnapshot, pid: number) => Array<{ gpu: string; value: number }>) =>
+      new Gauge({
+        name,
+        help,
+        labelNames: ['pool', 'worker', 'gpu'],
+        registers: r,
+        collect() {
+          this.reset();
+          const snap = snapshot();
+          if (!snap) return;
+          for (const [pool, w] of self.localWorkers()) for (const { gpu, value } of values(snap, w.pid)) this.set({ pool, worker: w.id, gpu }, value);
+        },
+      });
+    perWorkerGauge('kol_worker_gpu_memory_bytes', 'GPU memory used by each local whisper-server worker (matched by process id).', (snap, pid) =>
+      snap.processes.flatMap((p) => {
+        if (p.pid !== pid || p.memoryUsedBytes === undefined) return [];
+        const gpu = snap.gpus.find((g) => g.uuid === p.gpuUuid);
+        return [{ gpu: gpu ? String(gpu.index) : p.gpuUuid, value: p.memoryUsedBytes }];
+      }),
+    );
+    perWorkerGauge('kol_worker_gpu_utilization_ratio', 'SM utilisation (0–1) of each local whisper-server worker, from nvidia-smi pmon.', (snap, pid) =>
+      snap.utilization.flatMap((u) => (u.pid === pid && u.sm !== undefined ? [{ gpu: String(u.gpu), value: u.sm }] : [])),
+    );
   }
 
   private *localWorkers(): Generator<[PoolName, { id: string; pid: number }]> {

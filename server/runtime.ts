@@ -53,7 +53,9 @@ export async function startRuntime(config: ServerConfig, logger: Logger, build: 
   }
 
   const [vad] = await Promise.all([SileroVad.load(), finalPool.start(), partialPool?.start()]);
-  const scheduler = new Scheduler(finalPool, partialPool ?? finalPool);
+  // Local CPU workers share the cores: a partial beside a final would slow the final down.
+  const partialsYieldToFinals = !gpu && config.workerUrls.length === 0;
+  const scheduler = new Scheduler(finalPool, partialPool ?? finalPool, { partialsYieldToFinals });
   const tuning: Partial<StreamTuning> = { finalBeamSize: config.finalBeamSize, finalAudioCtx: config.finalAudioCtx === 'full' ? undefined : config.finalAudioCtx };
   return {
     vad,
