@@ -86,3 +86,9 @@ export function toKolError(value: unknown): KolError {
   const message = value instanceof Error ? value.message : String(value);
   return new KolError('internal_error', `An internal error occurred: ${message}`, { cause: value });
 }
+
+/** A client's value as it appears in an error message: JSON, cut at `max` characters (it may be anything). */
+export function quoted(value: unknown, max = 60): string {
+  const json = JSON.stringify(value ?? null) ?? String(value);
+  return json.length > max ? `${json.slice(0, max)}…` : json;
+}

@@ -100,7 +100,7 @@ export class Gateway {
     this.logger = deps.logger;
     // The hard limit ws enforces (it closes with 1009); frames between maxFrameBytes and this get an
     // error message and the session lives on.
-    this.wss = new WebSocketServer({ noServer: true, maxPayload: deps.config.maxFrameBytes * 4, perMessageDeflate: false });
+    this.wss = new WebSocketServer({ noServer: true, maxPayload: deps.config.maxFrameBytes * 4, perMessageDeflate: false, handleProtocols: chooseSubprotocol });
     this.server = http.createServer((req, res) => void this.onRequest(req, res));
     this.server.on('upgrade', (req, socket, head) => this.onUpgrade(req, socket, head));
     this.heartbeat = setInterval(() => this.beat(), heartbeatIntervalMs(deps.config.idleTimeoutSeconds, deps.config.maxSessionSeconds, HEARTBEAT_MS));
@@ -334,12 +334,15 @@ export class Gateway {
     });
   }
 
-  /** Keys come as `Authorization: Bearer KEY`, or `?token=KEY` since browsers cannot set headers. */
+  /**
+   * Keys come as `Authorization: Bearer KEY` (or `Token KEY`), or, since browsers cannot set headers,
+   * `?token=KEY` or a WebSocket subprotocol the way the vendors' browser clients send them.
+   */
   authenticate(req: IncomingMessage, url: URL): Caller {
     const keys = this.config.apiKeys;
     if (keys.length === 0) return { key: null, scope: 'all' };
     const header = req.headers.authorization;
-    const presented = header?.startsWith('Bearer ') ? header.slice(7).trim() : header?.startsWith('Token ') ? header.slice(6).trim() : url.searchParams.get('token');
+    const presented = header?.startsWith('Bearer ') ? header.slice(7).trim() : header?.startsWith('Token ') ? header.slice(6).trim() : (keyFromSubprotocols(req) ?? url.searchParams.get('token'));
     if (!presented) throw new KolError('unauthorized', 'An API key is required: send "Authorization: Bearer KEY" or add ?token=KEY to the URL.');
     for (const entry of keys) {
       const [key, scope] = entry.split(':') as [string, string | undefined];
@@ -347,6 +350,22 @@ export class Gateway {
     }
     throw new KolError('unauthorized', 'The API key is not valid.');
   }
+}
+
+/** OpenAI's browser client offers `openai-insecure-api-key.KEY`; Deepgram's offers `token`, `KEY`. */
+const OPENAI_KEY_PROTOCOL = 'openai-insecure-api-key.';
+
+function keyFromSubprotocols(req: IncomingMessage): string | null {
+  const offered = (req.headers['sec-websocket-protocol'] ?? '').split(',').map((p) => p.trim()).filter(Boolean);
+  const openai = offered.find((p) => p.startsWith(OPENAI_KEY_PROTOCOL));
+  if (openai) return openai.slice(OPENAI_KEY_PROTOCOL.length);
+  return offered[0] === 'token' && offered[1] ? offered[1] : null;
+}
+
+/** The subprotocol to answer with: the client's first one that is not a key (`realtime`, `token`). */
+function chooseSubprotocol(offered: Set<string>): string | false {
+  for (const protocol of offered) if (!protocol.startsWith(OPENAI_KEY_PROTOCOL)) return protocol;
+  return false;
 }
 
 /** Constant-time comparison, so response timing does not reveal how much of a key was right. */

@@ -4,7 +4,7 @@
  * PROTOCOL.md documents the same for people; keep the two in step.
  */
 import { z } from 'zod';
-import { KolError, type ErrorCode } from '../engine/errors.js';
+import { KolError, quoted, type ErrorCode } from '../engine/errors.js';
 
 // ── session configuration (query parameters and/or a first `config` message)
 
@@ -132,7 +132,7 @@ export function parseClientMessage(text: string): ClientMessage {
     default:
       throw new KolError(
         'unknown_message_type',
-        `Unknown message type ${JSON.stringify(type ?? null)}; expected one of ${CLIENT_MESSAGE_TYPES.map((t) => `"${t}"`).join(', ')}.`,
+        `Unknown message type ${quoted(type)}; expected one of ${CLIENT_MESSAGE_TYPES.map((t) => `"${t}"`).join(', ')}.`,
       );
   }
 }

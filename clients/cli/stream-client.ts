@@ -54,7 +54,10 @@ export function streamAudio(options: StreamOptions): Promise<StreamResult> {
     const ws = new WebSocket(options.url, { headers: options.headers });
     let lastAudioAt = 0;
     let failed = false;
-    options.signal?.addEventListener('abort', () => ws.terminate(), { once: true });
+    // Removed on close: one signal may serve many streams in turn (the soak bench), and must not collect listeners.
+    const terminate = () => ws.terminate();
+    options.signal?.addEventListener('abort', terminate, { once: true });
+    ws.once('close', () => options.signal?.removeEventListener('abort', terminate));
 
     ws.on('message', (data, isBinary) => {
       if (isBinary) return;

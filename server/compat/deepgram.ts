@@ -9,7 +9,7 @@
 import { createHash } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { WebSocket } from 'ws';
-import { KolError, toKolError } from '../../engine/errors.js';
+import { KolError, quoted, toKolError } from '../../engine/errors.js';
 import { applyConfig, type ServerMessage, type SessionConfig, type WordTiming } from '../protocol.js';
 import type { Gateway, WsRoute } from '../gateway.js';
 import type { Session } from '../session.js';
@@ -185,7 +185,7 @@ class DeepgramConnection {
         this.closeStream();
         return;
       default:
-        throw new KolError('unknown_message_type', `Unknown message type ${JSON.stringify(type ?? null)}; expected "KeepAlive", "Finalize" or "CloseStream" (audio goes in binary frames).`);
+        throw new KolError('unknown_message_type', `Unknown message type ${quoted(type)}; expected "KeepAlive", "Finalize" or "CloseStream" (audio goes in binary frames).`);
     }
   }
 

@@ -12,7 +12,7 @@
  */
 import type { IncomingMessage } from 'node:http';
 import type { WebSocket } from 'ws';
-import { KolError, toKolError, type ErrorCode } from '../../engine/errors.js';
+import { KolError, quoted, toKolError, type ErrorCode } from '../../engine/errors.js';
 import { applyConfig, type ServerMessage, type SessionConfig } from '../protocol.js';
 import type { Gateway, WsRoute } from '../gateway.js';
 import type { Session } from '../session.js';
@@ -282,7 +282,7 @@ class RealtimeConnection {
         default:
           throw paramError(
             'unknown_message_type',
-            `Unknown or unsupported event type ${JSON.stringify(event.type ?? null)} for a transcription session; expected session.update, transcription_session.update, input_audio_buffer.append, input_audio_buffer.commit or input_audio_buffer.clear.`,
+            `Unknown or unsupported event type ${quoted(event.type)} for a transcription session; expected session.update, transcription_session.update, input_audio_buffer.append, input_audio_buffer.commit or input_audio_buffer.clear.`,
             'type',
           );
       }

@@ -79,6 +79,20 @@ describe('access control and limits', () => {
     (await accepted(url, { headers: { authorization: `Token ${KEY_ALL}` } })).close();
   });
 
+  test("browsers' subprotocol keys: OpenAI's openai-insecure-api-key.KEY and Deepgram's token, KEY", async (t) => {
+    if (!haveAssets(t, REAL_MODEL)) return;
+    // The server answers with the client's first protocol that is not a key, never with the key.
+    const openai = await accepted(`${server.url}/v1/realtime?intent=transcription`, { protocols: ['realtime', `openai-insecure-api-key.${KEY_ALL}`, 'openai-beta.realtime-v1'] });
+    assert.equal(openai.protocol, 'realtime');
+    openai.close();
+    const deepgram = await accepted(`${server.url}/v1/listen`, { protocols: ['token', KEY_ALL] });
+    assert.equal(deepgram.protocol, 'token');
+    deepgram.close();
+    const wrong = await refused(`${server.url}/v1/realtime?intent=transcription`, { protocols: ['realtime', 'openai-insecure-api-key.not-a-real-key-123'] });
+    assert.equal(wrong.status, 401);
+    assert.equal((await refused(url, { protocols: ['token', 'not-a-real-key-123'] })).status, 401);
+  });
+
   test('an origin outside the allow-list: 403; an allowed origin and no origin (not a browser) are let in', async (t) => {
     if (!haveAssets(t, REAL_MODEL)) return;
     const r = await refused(url, { headers: bearer(KEY_ALL), origin: 'https://evil.example' });

@@ -16,9 +16,9 @@ import { clips, type Clip } from './assets.js';
 export type Refusal = { status: number; body: { code?: string; message?: string } };
 
 /** Tries a WebSocket upgrade: the open socket, or the HTTP status and JSON body it was refused with. */
-export function tryUpgrade(url: string, options: { headers?: Record<string, string>; origin?: string } = {}): Promise<{ ws: WebSocket } | Refusal> {
+export function tryUpgrade(url: string, options: { headers?: Record<string, string>; origin?: string; protocols?: string[] } = {}): Promise<{ ws: WebSocket } | Refusal> {
   return new Promise((resolve, reject) => {
-    const ws = new WebSocket(url, { headers: options.headers, origin: options.origin });
+    const ws = new WebSocket(url, options.protocols ?? [], { headers: options.headers, origin: options.origin });
     ws.once('open', () => resolve({ ws }));
     ws.once('unexpected-response', (_req, res) => {
       let body = '';
