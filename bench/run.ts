@@ -15,6 +15,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { log as engineLog } from '../engine/log.js';
 import { REPO_ROOT } from '../engine/paths.js';
+import { defaultThreads } from '../engine/whisper/local-workers.js';
 import { clips as sharedClips, REAL_MODEL, type Clip } from '../test/helpers/assets.js';
 import { runNaive, runOffline, type OfflineResult } from './baselines.js';
 import { probeCapacity, profileGateway, type CapacityResult, type ProfileResult } from './capacity/probe.js';
@@ -138,7 +139,7 @@ export async function runBench(options: BenchOptions): Promise<BenchReport> {
     fs.mkdirSync(path.join(options.out, 'raw'), { recursive: true });
     fs.writeFileSync(path.join(options.out, 'raw', `${mode}-in-progress.json`), JSON.stringify(report, null, 1));
   };
-  const threadsPerWorker = options.threads || Math.min(8, report.machine.cores);
+  const threadsPerWorker = options.threads || defaultThreads();
   log(`${mode} run: ${set.length} clips per stream (${streams[0].seconds.toFixed(1)} s), model ${report.model}, ${options.workers} workers × ${threadsPerWorker} threads`);
 
   // 1. Offline: the accuracy and compute floor.
@@ -179,17 +180,15 @@ export async function runBench(options: BenchOptions): Promise<BenchReport> {
       for (const n of at) report.variants.push(await measureOurs(server, streams.slice(0, n), { variant: 'finalAudioCtx auto', onGpuSample: gpu }));
       save();
     });
-    {
-      log('variants: partials off');
-      await withServer({ partials: false }, async (server) => {
-        for (const n of at) report.variants.push(await measureOurs(server, streams.slice(0, n), { variant: 'partials off', onGpuSample: gpu }));
+    log('variants: partials off');
+    await withServer({ partials: false }, async (server) => {
+      for (const n of at) report.variants.push(await measureOurs(server, streams.slice(0, n), { variant: 'partials off', onGpuSample: gpu }));
+    });
+    for (const workers of [1, 3].filter((w) => w !== options.workers)) {
+      log(`variants: ${workers} workers`);
+      await withServer({ workers }, async (server) => {
+        for (const n of at) report.variants.push(await measureOurs(server, streams.slice(0, n), { variant: `${workers} worker${workers === 1 ? '' : 's'}`, onGpuSample: gpu }));
       });
-      for (const workers of [1, 3].filter((w) => w !== options.workers)) {
-        log(`variants: ${workers} workers`);
-        await withServer({ workers }, async (server) => {
-          for (const n of at) report.variants.push(await measureOurs(server, streams.slice(0, n), { variant: `${workers} worker${workers === 1 ? '' : 's'}`, onGpuSample: gpu }));
-        });
-      }
     }
   }
 

@@ -13,12 +13,12 @@
  * server/production/soak.test.ts runs a shortened soak in CI (60 s unless KOL_SOAK_SECONDS says more).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { streamAudio } from '../clients/cli/stream-client.js';
 import { REPO_ROOT } from '../engine/paths.js';
 import { REAL_MODEL } from '../test/helpers/assets.js';
+import { processTree } from './lib/proc.js';
 import { hebrewBenchStream, percentile } from './streams.js';
 
 export interface SoakSample {
@@ -64,27 +64,6 @@ export interface SoakOptions {
   onSample?: (sample: SoakSample) => void;
 }
 
-function rssMiB(pid: number): number {
-  try {
-    const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
-    const kib = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
-    return kib / 1024;
-  } catch {
-    return 0;
-  }
-}
-
-function childrenOf(pid: number): number[] {
-  return fs.readdirSync('/proc').filter((e) => /^\d+$/.test(e)).flatMap((e) => {
-    try {
-      const stat = fs.readFileSync(`/proc/${e}/stat`, 'utf8');
-      return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === pid ? [Number(e)] : [];
-    } catch {
-      return [];
-    }
-  });
-}
-
 async function startServerProcess(extra: Record<string, string> = {}): Promise<{ child: ChildProcess; url: string }> {
   const env = { ...process.env, KOL_MODEL: process.env.KOL_MODEL ?? REAL_MODEL, KOL_PORT: '0', KOL_HOST: '127.0.0.1', KOL_WORKERS: '2', KOL_THREADS: '1', KOL_GPU: 'off', KOL_LOG_LEVEL: 'info', ...extra };
   const child = spawn(process.execPath, [path.join(REPO_ROOT, 'bin', 'kol.js'), 'serve'], { env, stdio: ['ignore', 'ignore', 'pipe'] });
@@ -105,11 +84,6 @@ async function startServerProcess(extra: Record<string, string> = {}): Promise<{
     child.once('exit', (code) => reject(new Error(`kol serve exited (${code}) before listening:\n${tail.join('\n')}`)));
   });
   return { child, url };
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)] ?? NaN;
 }
 
 export async function runSoak(options: SoakOptions): Promise<SoakResult> {
@@ -136,10 +110,12 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
   const samples: SoakSample[] = [];
   const sample = () => {
     const pid = server?.child.pid;
+    const tree = pid ? processTree(pid) : [];
+    const mib = (procs: typeof tree) => procs.reduce((sum, p) => sum + p.rssBytes, 0) / 2 ** 20;
     const s: SoakSample = {
       t: (performance.now() - started) / 1000,
-      serverRssMiB: pid ? rssMiB(pid) : NaN,
-      workersRssMiB: pid ? childrenOf(pid).reduce((sum, c) => sum + rssMiB(c), 0) : NaN,
+      serverRssMiB: pid ? mib(tree.filter((p) => p.pid === pid)) : NaN,
+      workersRssMiB: pid ? mib(tree.filter((p) => p.pid !== pid)) : NaN,
       sessions: open,
       finals,
     };
@@ -196,7 +172,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
   let slopeMiBPerMin = NaN;
   let flat = true;
   if (steady.length >= 4) {
-    growthMiB = median(steady.slice(-3).map((s) => s.serverRssMiB)) - median(steady.slice(0, 3).map((s) => s.serverRssMiB));
+    growthMiB = percentile(steady.slice(-3).map((s) => s.serverRssMiB), 50) - percentile(steady.slice(0, 3).map((s) => s.serverRssMiB), 50);
     const n = steady.length;
     const mt = steady.reduce((a, s) => a + s.t, 0) / n;
     const mr = steady.reduce((a, s) => a + s.serverRssMiB, 0) / n;

@@ -338,7 +338,7 @@ export class SpeechStream extends EventEmitter<{ event: [SpeechEvent] }> {
         .catch((err: unknown) => toKolError(err));
     }
     this.finalsPending++;
-    // Finals run in parallel but are emitted in segment order.
+    // Emitted in segment order; a session's finals do not overlap (each waits for the one before).
     this.finalsInFlight = this.finalsInFlight.then(async () => {
       const outcome = await result;
       this.finalsPending--;

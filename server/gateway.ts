@@ -62,8 +62,6 @@ export interface GatewayDeps {
 interface Tracked {
   session: Session;
   caller: Caller;
-  bytesPerSecond: number;
-  bytesIn: number;
   openedAt: number;
   lastMessageAt: number;
   /** The route's own send (its dialect), for notices from the gateway (drain, pace, limits). */
@@ -164,7 +162,7 @@ export class Gateway {
       : tapped;
     const session = new Session({ id, config, vad: this.deps.vad, scheduler: this.deps.scheduler, tuning: this.deps.tuning, logger: this.logger.child({ session: id }), send: sessionSend });
     const now = Date.now();
-    this.tracked.set(ws, { session, caller, bytesPerSecond: bytesPerSecond(config), bytesIn: 0, openedAt: now, lastMessageAt: now, pace: new PaceLimiter(this.config.maxRealtimeFactor, PACE_BURST_SECONDS, now), send, throttled: false, closing: false, resumeTimer: null });
+    this.tracked.set(ws, { session, caller, openedAt: now, lastMessageAt: now, pace: new PaceLimiter(this.config.maxRealtimeFactor, PACE_BURST_SECONDS, now), send, throttled: false, closing: false, resumeTimer: null });
     this.alive.add(ws);
     ws.on('pong', () => this.alive.add(ws));
     ws.on('close', () => {
@@ -193,11 +191,9 @@ export class Gateway {
     if (bytes > this.config.maxFrameBytes) {
       throw new KolError('frame_too_large', `A frame of ${bytes} bytes exceeds the limit of ${this.config.maxFrameBytes} bytes; send audio in smaller frames (e.g. 100 ms each).`);
     }
-    t.bytesPerSecond = bytesPerSecond(session.effectiveConfig);
-    t.bytesIn += bytes;
     // A token bucket (gateway-support.ts): credit never exceeds the burst, so a client cannot save it
     // up by sending slowly (or not at all) and then blast hours of audio at once.
-    const waitMs = t.pace.spend(bytes / t.bytesPerSecond);
+    const waitMs = t.pace.spend(bytes / bytesPerSecond(session.effectiveConfig));
     if (waitMs > 0) {
       if (!t.throttled) {
         t.throttled = true;

@@ -91,8 +91,9 @@ export async function chooseEngine(config: Pick<ServerConfig, 'gpu' | 'gpuFallba
       return { engine, gpu: true };
     } catch (err) {
       if (!isKolError(err, 'build_failed') && !isKolError(err, 'build_tool_missing')) throw err;
-      reason = `the CUDA build of whisper.cpp failed (${toKolError(err).message.split('\n')[0]})`;
-      logger.error({ code: toKolError(err).code, err: toKolError(err).message }, 'CUDA build of whisper.cpp failed');
+      const error = toKolError(err);
+      reason = `the CUDA build of whisper.cpp failed (${error.message.split('\n')[0]})`;
+      logger.error({ code: error.code, err: error.message }, 'CUDA build of whisper.cpp failed');
     }
   }
 

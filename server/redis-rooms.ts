@@ -60,11 +60,6 @@ export class RedisRooms implements CaptionRooms {
     this.renewer.unref();
   }
 
-  /** Resolves once both connections are up (for start-up checks and tests). */
-  async ready(): Promise<void> {
-    await this.pub.ping();
-  }
-
   join(room: string, sessionId: string): RoomPublisher {
     checkRoomName(room);
     const local = this.publishers.get(room) ?? new Set<string>();

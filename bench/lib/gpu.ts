@@ -92,13 +92,15 @@ export async function decodeBudget(options: { model: string; gpu: boolean; threa
     for (const audioS of [2, 5, 10]) {
       // Noise-like audio: a random model does not care what it hears.
       const pcm = Float32Array.from({ length: audioS * 16_000 }, (_, i) => 0.1 * Math.sin(i / 7) * Math.sin(i / 1300));
+      const wav = new Blob([new Uint8Array(encodeWav16k(pcm))], { type: 'audio/wav' });
       for (const beam of [1, 5]) {
+        const fields = inferenceFields(pcm.length, { beamSize: beam, temperatureFallback: false });
         const times: number[] = [];
         const tokens: number[] = [];
         for (let r = 0; r < (options.repeats ?? 3) + 1; r++) {
           const form = new FormData();
-          form.append('file', new Blob([new Uint8Array(encodeWav16k(pcm))], { type: 'audio/wav' }), 'audio.wav');
-          for (const [k, v] of Object.entries({ ...inferenceFields(pcm.length, { beamSize: beam, temperatureFallback: false }) })) form.append(k, v);
+          form.append('file', wav, 'audio.wav');
+          for (const [k, v] of Object.entries(fields)) form.append(k, v);
           const t0 = performance.now();
           const res = await fetch(new URL('/inference', worker.baseUrl), { method: 'POST', body: form });
           const json = (await res.json()) as { segments?: Array<{ words?: unknown[]; tokens?: unknown[] }> };

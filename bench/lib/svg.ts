@@ -42,9 +42,8 @@ export function lineChart(series: Series[], options: ChartOptions): string {
   const all = series.flatMap((s) => s.points).filter(([x, y]) => Number.isFinite(x) && Number.isFinite(y));
   const fx = (x: number) => (options.logX ? Math.log2(Math.max(x, 1e-9)) : x);
   const xs = all.map(([x]) => fx(x));
-  let xLo = Math.min(...xs, options.logX ? 0 : 0);
-  let xHi = Math.max(...xs, xLo + 1);
-  if (xLo === xHi) xHi = xLo + 1;
+  const xLo = Math.min(...xs, 0);
+  const xHi = Math.max(...xs, xLo + 1);
   const yHi = options.yMax ?? Math.max(...all.map(([, y]) => y), options.hLine?.y ?? 0) * 1.1;
   const yLo = 0;
   const px = (x: number) => M.left + ((fx(x) - xLo) / (xHi - xLo)) * (W - M.left - M.right);

@@ -4,11 +4,13 @@
  * while what was already final stays as it was.
  */
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
 import { test } from 'node:test';
 import WebSocket from 'ws';
 import { decodeAudioFile } from '../../engine/audio/wav.js';
 import { normalizeText } from '../../engine/wer.js';
 import { assetPath, haveAssets, REAL_MODEL } from '../../test/helpers/assets.js';
+import { sleep, waitUntil } from '../../test/helpers/production.js';
 import { startTestServer } from '../../test/helpers/server.js';
 import { floatToInt16 } from './resampler.js';
 import { LiveStream, type LiveEvent } from './live-stream.js';
@@ -82,7 +84,7 @@ test('a dropped connection is replaced; the speech around the drop is sent again
   assert.ok(after.length >= 1, 'the second utterance was transcribed after the drop');
   assert.ok(Math.abs(after[0].start - secondStart) < 0.6, `the second utterance starts at ${after[0].start}, not ${secondStart}`);
   const heard = normalizeText(after.map((f) => f.text).join(' ')).split(' ');
-  const reference = normalizeText((await import('node:fs')).readFileSync(SECOND_REFERENCE, 'utf8')).split(' ');
+  const reference = normalizeText(fs.readFileSync(SECOND_REFERENCE, 'utf8')).split(' ');
   const found = reference.filter((word) => heard.includes(word)).length;
   assert.ok(found / reference.length >= 0.6, `only ${found} of ${reference.length} words of the second utterance came back: ${heard.join(' ')}`);
 });
@@ -101,15 +103,8 @@ test('a session the server refuses is not retried, and says why', { timeout: 30_
   }
   const live = new LiveStream({ url: () => `${server.url}/v1/stream?sample_rate=5`, WebSocket: CountingWebSocket, retryDelaysMs: [100], onEvent: (e) => events.push(e) });
   live.start();
-  await new Promise<void>((resolve) => {
-    const timer = setInterval(() => {
-      if (live.state === 'failed') {
-        clearInterval(timer);
-        resolve();
-      }
-    }, 20);
-  });
-  await new Promise((resolve) => setTimeout(resolve, 400));
+  await waitUntil(() => live.state === 'failed', 25_000, 'the stream to fail');
+  await sleep(400);
   assert.equal(connections, 1);
   const error = events.find((e) => e.type === 'error');
   assert.ok(error && error.type === 'error' && error.fatal && error.code === 'unsupported_sample_rate', JSON.stringify(events));

@@ -85,10 +85,12 @@ test('the microphone page transcribes speech as well as `kol transcribe`, and th
     const audio = Buffer.concat(sent);
     const digest = createHash('sha256').update(audio).digest('hex').slice(0, 12);
     assert.ok(Math.abs(audio.length / 32000 - onePass) < 0.01, `the page sent ${audio.length / 32000} s of audio, not one pass (${onePass} s)`);
+    const sentPcm = new Float32Array(audio.length >> 1);
+    for (let i = 0; i < sentPcm.length; i++) sentPcm[i] = audio.readInt16LE(i * 2) / 32768;
     const problems: string[] = [];
     for (const [i, clip] of clips.entries()) {
       // Where the clip lies in what was sent: about where it lies in the file, give or take where the capture began.
-      const fidelity = compareAudio(audio, clip.pcm, clipAt[i] - 8000, clipAt[i] + 8000);
+      const fidelity = compareAudio(sentPcm, clip.pcm, clipAt[i] - 8000, clipAt[i] + 8000);
       t.diagnostic(`take ${take}: sent ${(audio.length / 32000).toFixed(2)} s (sha256 ${digest}); clip ${i + 1} at ${fidelity.offset.toFixed(3)} s, gain ${fidelity.gain.toFixed(3)}, SNR ${fidelity.snrDb.toFixed(1)} dB`);
       if (Math.abs(fidelity.gain - 1) >= 0.03) problems.push(`clip ${i + 1}: the audio level changed on the way (gain ${fidelity.gain.toFixed(3)})`);
       if (fidelity.snrDb <= 30) problems.push(`clip ${i + 1}: the audio sent differs from the source (SNR ${fidelity.snrDb.toFixed(1)} dB)`);
@@ -153,15 +155,13 @@ test('the microphone page transcribes speech as well as `kol transcribe`, and th
 });
 
 /**
- * Where the clip lies in the 16-bit PCM the page sent, and how faithfully: the level (gain) and the
+ * Where the clip lies in the PCM the page sent (its 16-bit samples as floats), and how faithfully: the level (gain) and the
  * signal-to-error ratio against the source. The ratio is the median over half-second windows, each
  * re-aligned within ±5 ms: what the page's processing does to the sound shows in every window,
  * while the odd glitch of a starved audio thread on a loaded machine (a few milliseconds lost or
  * repeated by the browser's capture) only in one or two.
  */
-function compareAudio(pcm: Buffer, clip: Float32Array, from: number, to: number): { offset: number; gain: number; snrDb: number } {
-  const sent = new Float32Array(pcm.length >> 1);
-  for (let i = 0; i < sent.length; i++) sent[i] = pcm.readInt16LE(i * 2) / 32768;
+function compareAudio(sent: Float32Array, clip: Float32Array, from: number, to: number): { offset: number; gain: number; snrDb: number } {
   const match = (lag: number, start: number, end: number) => {
     let cross = 0;
     let energy = 0;

@@ -213,18 +213,20 @@ export async function buildEngine(options: BuildOptions = {}): Promise<EngineBui
     const started = Date.now();
     const work = `${dir}.build-${process.pid}`;
     fs.rmSync(work, { recursive: true, force: true });
-    const { staged, applied } = stageSource(sourceDir, `${work}/src`);
+    const staged = path.join(work, 'src');
+    const out = path.join(work, 'build');
+    const applied = stageSource(sourceDir, staged);
     report({ stage: 'configure', buildDir: work, flags });
-    await runLogged(execa('cmake', ['-S', staged, '-B', `${work}/build`, ...flags], { all: true }), report, 'configure');
+    await runLogged(execa('cmake', ['-S', staged, '-B', out, ...flags], { all: true }), report, 'configure');
     const jobs = String(options.jobs ?? os.availableParallelism());
     const targets = ['whisper-server'];
-    await runLogged(execa('cmake', ['--build', `${work}/build`, '--config', 'Release', '-j', jobs, '--target', ...targets], { all: true }), report, 'compile');
+    await runLogged(execa('cmake', ['--build', out, '--config', 'Release', '-j', jobs, '--target', ...targets], { all: true }), report, 'compile');
 
     // Keep only the binaries: the object files are ~100 MB we never need again.
     const done = `${dir}.staged-${process.pid}`;
     fs.rmSync(done, { recursive: true, force: true });
     fs.mkdirSync(path.join(done, 'bin'), { recursive: true });
-    for (const name of targets) fs.copyFileSync(binaryPath(`${work}/build`, name), binaryPath(done, name));
+    for (const name of targets) fs.copyFileSync(binaryPath(out, name), binaryPath(done, name));
     fs.writeFileSync(path.join(done, 'build.json'), JSON.stringify({ version, cuda, flags, sourceDir, patches: applied, builtAt: new Date().toISOString() }, null, 2));
     fs.rmSync(dir, { recursive: true, force: true });
     fs.renameSync(done, dir);
@@ -237,7 +239,7 @@ export async function buildEngine(options: BuildOptions = {}): Promise<EngineBui
 }
 
 /** Copies the source tree (about 35 MB) and applies SOURCE_PATCHES to the copy; returns the names of those applied. */
-function stageSource(sourceDir: string, dest: string): { staged: string; applied: string[] } {
+function stageSource(sourceDir: string, dest: string): string[] {
   const applied: string[] = [];
   fs.cpSync(sourceDir, dest, { recursive: true, filter: (src) => !/[\\/](\.git|build|models)$/.test(src) || src === sourceDir });
   for (const patch of SOURCE_PATCHES) {
@@ -250,7 +252,7 @@ function stageSource(sourceDir: string, dest: string): { staged: string; applied
     fs.writeFileSync(file, patch.edits.reduce((patched, edit) => patched.replace(edit.find, () => edit.replace), text));
     applied.push(patch.name);
   }
-  return { staged: dest, applied };
+  return applied;
 }
 
 function checkBuildTools(cuda: boolean): void {

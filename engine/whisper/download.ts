@@ -253,7 +253,7 @@ async function moveIntoPlace(partial: string, dest: string): Promise<void> {
 }
 
 function manualHint(request: DownloadRequest): string {
-  return ` To install it by hand, download ${request.url} on a machine with network access and save it as ${request.dest}.`;
+  return ` To install it by hand, download ${request.url} on a machine with network access and save it as ${request.dest}, or point KOL_MODEL (or --model) at a ggml model file you already have.`;
 }
 
 function unreachable(request: DownloadRequest, cause: unknown): KolError {

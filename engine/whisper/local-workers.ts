@@ -20,9 +20,14 @@ export interface LocalWorkersOptions {
   idPrefix?: string;
 }
 
+/** CPU threads per worker when none are configured: every core, at most 8 (see `threads` above). */
+export function defaultThreads(): number {
+  return Math.max(1, Math.min(8, os.availableParallelism()));
+}
+
 /** The local whisper-server workers for a pool: one process each, sharing out cores and GPUs. */
 export function createLocalWorkers(options: LocalWorkersOptions): LocalWorker[] {
-  const threads = options.threads ?? Math.max(1, Math.min(8, os.availableParallelism()));
+  const threads = options.threads ?? defaultThreads();
   return Array.from({ length: options.count }, (_, i) => {
     const gpus = options.gpuDevices ?? [];
     return new LocalWorker({

@@ -12,7 +12,8 @@ import type { WorkerHandle } from './worker.js';
 
 /** whisper.cpp refuses audio under 100 ms. */
 export const MIN_AUDIO_SAMPLES = WHISPER_SAMPLE_RATE / 10;
-const RESTART_BACKOFF_MS = [200, 500, 1000, 2000, 5000, 10_000];
+/** Delays before restarting a worker, longer while its starts keep failing (also `kol worker`). */
+export const RESTART_BACKOFF_MS = [200, 500, 1000, 2000, 5000, 10_000];
 const DEFAULT_REQUEST_TIMEOUT_MS = 60_000;
 
 export interface PoolOptions {

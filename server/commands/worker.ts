@@ -10,11 +10,12 @@
  * whisper-server has no authentication: bind it to a private address or firewall the port.
  */
 import net from 'node:net';
-import os from 'node:os';
 import type { Command } from 'commander';
 import { KolError, toKolError } from '../../engine/errors.js';
 import { log } from '../../engine/log.js';
 import { checkHealth } from '../../engine/whisper/client.js';
+import { defaultThreads } from '../../engine/whisper/local-workers.js';
+import { RESTART_BACKOFF_MS } from '../../engine/whisper/pool.js';
 import { LocalWorker } from '../../engine/whisper/worker.js';
 import { loadConfig, type ServerConfig } from '../config.js';
 import { chooseEngine } from '../gpu.js';
@@ -25,7 +26,6 @@ export const DEFAULT_WORKER_HOST = '0.0.0.0';
 export const DEFAULT_WORKER_PORT = 8910;
 const HEALTH_INTERVAL_MS = 5000;
 const HEALTH_FAILURES_FOR_HANG = 3;
-const RESTART_BACKOFF_MS = [200, 500, 1000, 2000, 5000, 10_000];
 
 interface WorkerFlags {
   config?: string;
@@ -103,7 +103,7 @@ export async function startWorker(options: WorkerOptions): Promise<WorkerSupervi
   const { engine, gpu } = await chooseEngine(config, log, ensureEngine);
   const model = await ensureModel(config.model || undefined, { gpu });
   await assertPortFree(host, port);
-  const threads = config.threads || Math.max(1, Math.min(8, os.availableParallelism()));
+  const threads = config.threads || defaultThreads();
   const worker = new LocalWorker({ id: 'worker', binary: engine.binary, model, threads, flashAttention: config.flashAttention, useGpu: gpu, gpuDevice: gpu ? options.gpuDevice : undefined, host, port });
 
   let stopped = false;

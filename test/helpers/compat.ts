@@ -84,14 +84,8 @@ export async function paced(pcm: Uint8Array, bytesPerSecond: number, speed: numb
   }
 }
 
-/** Resolves when `predicate` holds, polling; rejects after `timeoutMs` with `what`. */
-export async function until(predicate: () => boolean, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!predicate()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
+/** Resolves when a predicate holds, polling; rejects after `timeoutMs` with `what`. */
+export { waitUntil as until } from './production.js';
 
 /**
  * A server whose finals are reproducible, for comparing a dialect's text with the native endpoint's.
