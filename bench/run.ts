@@ -26,7 +26,7 @@ import type { LatencyResult } from './lib/result.js';
 import { fixed, mdTable, ratio, s } from './lib/stats.js';
 import { cdfChart, lineChart, type Series } from './lib/svg.js';
 import { measureWhisperLive, startWhisperLive, whisperLiveInstalled } from './peers/whisperlive.js';
-import { joinClips, runStream, type BenchStream } from './streams.js';
+import { joinClips, rotatedBenchStreams, runStream, type BenchStream } from './streams.js';
 
 export interface BenchOptions {
   quick: boolean;
@@ -94,11 +94,6 @@ function benchClips(quick: boolean): Clip[] {
   return quick ? all.filter((c) => ['Aharon_Fogel_0002', 'Hashlama112_0024', 'Lod_0053', 'Meat_0089', 'Robo_Shaul_1_0017'].includes(c.name)) : all;
 }
 
-/** Client i hears the clips rotated by i, with the pauses cycling, so N clients do not speak in lockstep. */
-async function makeStreams(set: Clip[], n: number): Promise<BenchStream[]> {
-  return Promise.all(Array.from({ length: n }, (_, i) => joinClips([...set.slice(i % set.length), ...set.slice(0, i % set.length)], [0.9, 1.4, 1.1, 2.0])));
-}
-
 export async function runBench(options: BenchOptions): Promise<BenchReport> {
   const started = performance.now();
   const mode = options.gpu ? 'gpu' : options.quick ? 'quick' : 'full';
@@ -109,7 +104,7 @@ export async function runBench(options: BenchOptions): Promise<BenchReport> {
   if (randomWeights) notes.push('Random-weight model: the text is nonsense, so WER is not meaningful; timings are those of the real model shape.');
   const set = benchClips(options.quick);
   const maxC = Math.max(...options.concurrency, 4);
-  const streams = await makeStreams(set, maxC);
+  const streams = await rotatedBenchStreams(set, maxC);
   const gpu = options.gpu ? gpuSampler() : undefined;
   const serverBase = { model, workers: options.workers, threads: options.threads, gpu: options.gpu ? ('on' as const) : ('off' as const), gpuFallback: 'refuse' as const };
   const report: BenchReport = {

@@ -1,17 +1,19 @@
 /**
  * Streaming latency on this machine: N concurrent clients each play the Hebrew clips joined with
- * known pauses, at real-time pace, to a real `kol serve` (in process) with real workers.
+ * known pauses, at real-time pace, to a real `kol serve` (in process) with real workers. As in the
+ * full bench, client i hears the clips rotated by i and starts 0.25·i s later: people do not speak
+ * in lockstep.
  *   node --import tsx bench/stream-latency.ts [--streams 1,4] [--workers 2] [--threads 0]
  *     [--final-audio-ctx full|auto|FRAMES] [--partials on|off]
  * Defaults are the server's own (threads 0 = every core for each worker).
- * Prints one table row per concurrency: end of speech → final p50/p95/max, first partial, partial
- * cadence, WER.
+ * Prints one table row per concurrency: end of speech → final p50/p95/max, the finals' inference and
+ * queueing (the server's figures), first partial, partial cadence, WER.
  */
 import os from 'node:os';
 import { startServer } from '../server/app.js';
 import { DEFAULT_CONFIG } from '../server/config.js';
-import { REAL_MODEL } from '../test/helpers/assets.js';
-import { hebrewBenchStream, percentile, runStream } from './streams.js';
+import { clips, REAL_MODEL } from '../test/helpers/assets.js';
+import { percentile, rotatedBenchStreams, runStream } from './streams.js';
 
 function arg(name: string, fallback: string): string {
   const at = process.argv.indexOf(`--${name}`);
@@ -25,23 +27,31 @@ const ctxArg = arg('final-audio-ctx', String(DEFAULT_CONFIG.finalAudioCtx));
 const finalAudioCtx = ctxArg === 'full' || ctxArg === 'auto' ? ctxArg : Number(ctxArg);
 const partials = arg('partials', 'on') === 'on';
 const server = await startServer({ ...DEFAULT_CONFIG, port: 0, model: REAL_MODEL, workers, threads, finalAudioCtx, partials, gpu: 'off', logLevel: 'warn' });
-const stream = await hebrewBenchStream();
+const streams = await rotatedBenchStreams(clips('he'), Math.max(...concurrencies));
+const STAGGER_MS = 250;
 
 const rows: string[] = [];
 for (const n of concurrencies) {
-  const runs = await Promise.all(Array.from({ length: n }, () => runStream(`${server.url}/v1/stream`, stream)));
+  const runs = await Promise.all(
+    streams.slice(0, n).map(async (stream, i) => {
+      await new Promise((resolve) => setTimeout(resolve, i * STAGGER_MS));
+      return runStream(`${server.url}/v1/stream`, stream);
+    }),
+  );
   const latencies = runs.flatMap((r) => r.finals.map((f) => f.endOfSpeechToFinalMs));
+  const inference = runs.flatMap((r) => r.finals.map((f) => f.inferenceMs));
+  const queue = runs.flatMap((r) => r.finals.map((f) => f.queueMs));
   const firstPartial = runs.flatMap((r) => r.firstPartialMs);
   const gaps = runs.flatMap((r) => r.partialGapsS);
   const wer = runs.reduce((sum, r) => sum + r.wer, 0) / runs.length;
   const f = (ms: number) => (ms / 1000).toFixed(2);
   rows.push(
-    `| ${n} | ${latencies.length} | ${f(percentile(latencies, 50))} | ${f(percentile(latencies, 95))} | ${f(Math.max(...latencies))} | ${f(percentile(firstPartial, 50))} | ${percentile(gaps, 50).toFixed(2)} / ${percentile(gaps, 95).toFixed(2)} | ${runs.reduce((s, r) => s + r.partials, 0)} | ${wer.toFixed(3)} |`,
+    `| ${n} | ${latencies.length} | ${f(percentile(latencies, 50))} | ${f(percentile(latencies, 95))} | ${f(Math.max(...latencies))} | ${f(percentile(inference, 50))} / ${f(percentile(inference, 95))} | ${f(percentile(queue, 95))} | ${f(percentile(firstPartial, 50))} | ${percentile(gaps, 50).toFixed(2)} / ${percentile(gaps, 95).toFixed(2)} | ${runs.reduce((s, r) => s + r.partials, 0)} | ${wer.toFixed(3)} |`,
   );
 }
 await server.close();
 
-console.log(`\n${stream.seconds.toFixed(0)} s Hebrew stream per client, ${workers} workers × ${threads || 'all'} threads, finals audio_ctx ${finalAudioCtx}, partials ${partials ? 'on' : 'off'}, base q8_0, ${os.cpus().length} cores (${os.cpus()[0].model})\n`);
-console.log('| streams | finals | end of speech → final p50 (s) | p95 (s) | max (s) | first partial p50 (s) | partial gap p50 / p95 (s of audio) | partials | WER |');
-console.log('| --- | --- | --- | --- | --- | --- | --- | --- | --- |');
+console.log(`\n${streams[0].seconds.toFixed(0)} s Hebrew stream per client (clips rotated, starts 0.25 s apart), ${workers} workers × ${threads || 'all'} threads, finals audio_ctx ${finalAudioCtx}, partials ${partials ? 'on' : 'off'}, base q8_0, ${os.cpus().length} cores (${os.cpus()[0].model})\n`);
+console.log('| streams | finals | end of speech → final p50 (s) | p95 (s) | max (s) | final inference p50 / p95 (s) | final queueing p95 (s) | first partial p50 (s) | partial gap p50 / p95 (s of audio) | partials | WER |');
+console.log('| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |');
 console.log(rows.join('\n'));

@@ -51,6 +51,11 @@ export function hebrewBenchStream(gapsS = [0.9, 1.4, 1.1]): Promise<BenchStream>
   return joinClips(clips('he'), gapsS);
 }
 
+/** Client i hears the clips rotated by i, with the pauses cycling, so N clients do not speak in lockstep. */
+export function rotatedBenchStreams(set: Clip[], n: number): Promise<BenchStream[]> {
+  return Promise.all(Array.from({ length: n }, (_, i) => joinClips([...set.slice(i % set.length), ...set.slice(0, i % set.length)], [0.9, 1.4, 1.1, 2.0])));
+}
+
 export interface FinalTiming {
   utterance: string;
   /** True end of speech (the utterance's last sample sent) → the final that covers it received. */
@@ -59,6 +64,9 @@ export interface FinalTiming {
   serverLatencyMs: number;
   /** The segment's last audio (its end, trailing pause included) sent → its final received: the work left once the segment closed. */
   segmentEndToFinalMs: number;
+  /** The server's breakdown: the final's inference, and the rest after the segment closed (queueing). */
+  inferenceMs: number;
+  queueMs: number;
 }
 
 export interface StreamRun {
@@ -102,6 +110,8 @@ export async function runStream(url: string, stream: BenchStream, speed = 1): Pr
       endOfSpeechToFinalMs: covering.at - whenSent(u.end),
       serverLatencyMs: covering.message.latency_ms,
       segmentEndToFinalMs: covering.at - whenSent(covering.message.end),
+      inferenceMs: covering.message.inference_ms,
+      queueMs: covering.message.queue_ms,
     });
   }
 

@@ -47,9 +47,10 @@ export interface StreamTuning {
 
 export const DEFAULT_TUNING: StreamTuning = {
   finalBeamSize: 5,
-  // 1024 frames = 20.5 s, twice the longest segment: 23 % less inference than the full window at no
-  // cost in WER (bench/decoding.ts, README "Decoding choices"); "auto" cuts more and costs accuracy.
-  finalAudioCtx: 1024,
+  // The full 30 s window, as Whisper was trained: every smaller window cost Hebrew accuracy
+  // (bench/decoding.ts, README "Decoding choices"). "auto" is 2.5× cheaper: the setting for
+  // latency on a small CPU host, at a measured WER cost.
+  finalAudioCtx: undefined,
   partialIntervalS: 0.5,
   firstPartialS: 0.5,
   promptWithPreviousFinal: true,

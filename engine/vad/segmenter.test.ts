@@ -234,6 +234,19 @@ describe('Segmenter: flush and end', () => {
     assert.deepEqual(idle.end(), []);
   });
 
+  test('end during a pause keeps the whole pause: nothing follows that could need it', () => {
+    // A flush here would keep only the tail pad (3 frames); measured on the shared clips, the
+    // trimmed last 80–130 ms changed words of two finals against whole-clip transcription.
+    const d = new Driver();
+    d.run(0, 10);
+    d.run(0.9, 20);
+    d.run(0.1, 7);
+    const end = only(d.end(), 'segment_end');
+    assert.equal(end.speechEndSample, 30 * F);
+    assert.equal(end.endSample, 37 * F);
+    assertExactAudio(end);
+  });
+
   test('frames must be 512 samples', () => {
     assert.throws(() => new Segmenter().push(new Float32Array(511), 0.9), RangeError);
   });

@@ -238,10 +238,14 @@ export class Segmenter {
     return [];
   }
 
-  /** Ends `segment` at its speech end plus the tail pad; later frames go back to the pre-roll ring. */
+  /**
+   * Ends `segment` at its speech end plus the tail pad; later frames go back to the pre-roll ring.
+   * At the end of the stream nothing follows, so the segment keeps all of its audio: a pause shorter
+   * than the endpoint may still hold the soft end of the last word.
+   */
   private finish(segment: Frames, reason: SegmentEndReason): SegmenterEvent {
     const speechEnd = segment.quietSince ?? this.samplesSeen;
-    const endSample = Math.min(speechEnd + this.tailFrames * FRAME_SAMPLES, this.samplesSeen);
+    const endSample = reason === 'eof' ? this.samplesSeen : Math.min(speechEnd + this.tailFrames * FRAME_SAMPLES, this.samplesSeen);
     return this.close(segment, endSample, speechEnd, reason);
   }
 

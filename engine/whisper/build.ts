@@ -84,6 +84,60 @@ export const SOURCE_PATCHES: readonly SourcePatch[] = [
       },
     ],
   },
+  {
+    name: 'mask-encoder-padding',
+    file: 'src/whisper.cpp',
+    // The same flaw in the encoder: with flash attention its self-attention reads keys and values
+    // padded to a multiple of 256 with no mask. With a reduced audio_ctx (320 → 512) those cells
+    // hold whatever a longer earlier request left there, so the text depended on the worker's
+    // history, and even when they are zero they dilute attention: a window sized to the audio lost
+    // many words (engine/whisper/pool.test.ts; README "Decoding choices"). Windows that are a
+    // multiple of 256 have no padding and are unchanged.
+    edits: [
+      {
+        find: '    const float KQscale = 1.0f/sqrtf(float(n_state_head));\n\n    // ===================================================================\n    // NOTE: experimenting with partial evaluation of the encoder (ignore)\n',
+        replace:
+          '    const float KQscale = 1.0f/sqrtf(float(n_state_head));\n' +
+          '\n' +
+          '    // kol: masks the padding of the self-attention keys (set in whisper_encode_internal)\n' +
+          '    struct ggml_tensor * KQ_mask_enc_f16 = nullptr;\n' +
+          '    if (wctx.params.flash_attn && n_ctx_pad > n_ctx) {\n' +
+          '        struct ggml_tensor * KQ_mask_enc = ggml_new_tensor_2d(ctx0, GGML_TYPE_F32, n_ctx_pad, n_ctx);\n' +
+          '        ggml_set_name(KQ_mask_enc, "KQ_mask_enc");\n' +
+          '        ggml_set_input(KQ_mask_enc);\n' +
+          '        KQ_mask_enc_f16 = ggml_cast(ctx0, KQ_mask_enc, GGML_TYPE_F16);\n' +
+          '    }\n' +
+          '\n' +
+          '    // ===================================================================\n' +
+          '    // NOTE: experimenting with partial evaluation of the encoder (ignore)\n',
+      },
+      {
+        find: 'cur = ggml_flash_attn_ext(ctx0, Q, K, V, nullptr, KQscale, 0.0f, 0.0f);',
+        replace: 'cur = ggml_flash_attn_ext(ctx0, Q, K, V, KQ_mask_enc_f16, KQscale, 0.0f, 0.0f);',
+      },
+      {
+        find: '        ggml_cgraph * gf = whisper_build_graph_encoder(wctx, wstate);\n\n        if (!ggml_backend_sched_alloc_graph(sched, gf)) {\n            // should never happen as we pre-allocate the memory\n            return false;\n        }\n',
+        replace:
+          '        ggml_cgraph * gf = whisper_build_graph_encoder(wctx, wstate);\n' +
+          '\n' +
+          '        if (!ggml_backend_sched_alloc_graph(sched, gf)) {\n' +
+          '            // should never happen as we pre-allocate the memory\n' +
+          '            return false;\n' +
+          '        }\n' +
+          '\n' +
+          '        // kol: only this request\'s encoder positions take part in self-attention\n' +
+          '        if (struct ggml_tensor * KQ_mask_enc = ggml_graph_get_tensor(gf, "KQ_mask_enc")) {\n' +
+          '            const int n_kv = KQ_mask_enc->ne[0];\n' +
+          '            const int n_q  = KQ_mask_enc->ne[1];\n' +
+          '            std::vector<float> mask(ggml_nelements(KQ_mask_enc), 0.0f);\n' +
+          '            for (int j = 0; j < n_q; ++j) {\n' +
+          '                for (int i = n_q; i < n_kv; ++i) mask[j*n_kv + i] = -INFINITY;\n' +
+          '            }\n' +
+          '            ggml_backend_tensor_set(KQ_mask_enc, mask.data(), 0, ggml_nbytes(KQ_mask_enc));\n' +
+          '        }\n',
+      },
+    ],
+  },
 ];
 
 /** Default CUDA architectures: 86 = RTX 30xx/A10, 89 = RTX 40xx/L4, 90 = H100/H200. */

@@ -13,6 +13,7 @@ import { corpusWer } from '../wer.js';
 import { clips, haveAssets, REAL_MODEL, assetPath } from '../../test/helpers/assets.js';
 import { engine } from '../../test/helpers/engine.js';
 import { createLocalWorkers } from './local-workers.js';
+import { audioCtxFor } from './client.js';
 import { WorkerPool } from './pool.js';
 import { LocalWorker } from './worker.js';
 import { partialOptions } from '../stream.js';
@@ -112,6 +113,25 @@ describe('worker pool on the real base model', { skip: !fs.existsSync(REAL_MODEL
     }
     const after = await single.transcribe(a, final);
     assert.equal(after.text, before.text);
+  });
+
+  test('a window sized to the audio does not depend on the longer requests its worker served before it', async (t) => {
+    const set = clips('he');
+    if (!haveAssets(t, ...set.map((c) => c.wav))) return;
+    // A window that is not a multiple of 256 frames has padding cells in the encoder's attention;
+    // without the mask-encoder-padding patch they held the keys of the longer request before it.
+    const pcms = await Promise.all(set.map(async (c) => (await decodeAudioFile(c.wav)).pcm));
+    const short = pcms.find((pcm) => audioCtxFor(pcm.length) % 256 !== 0);
+    assert.ok(short, 'a clip whose sized window has padding');
+    const long = pcms.reduce((a, b) => (b.length > a.length ? b : a));
+    const single = new WorkerPool(createLocalWorkers({ binary: (await engine()).binary, model: REAL_MODEL, count: 1, threads: 1, idPrefix: 'e' }), { requestTimeoutMs: 30_000 });
+    t.after(() => single.close());
+    await single.start();
+    const sized = { language: 'he', beamSize: 5, audioCtx: 'auto' } as const;
+    const fresh = await single.transcribe(short, sized);
+    await single.transcribe(long, { language: 'he', beamSize: 5 });
+    const afterLong = await single.transcribe(short, sized);
+    assert.equal(afterLong.text, fresh.text);
   });
 
   test('kill -9 of a worker during a request: the request completes and the worker comes back', async (t) => {
