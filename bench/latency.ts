@@ -8,7 +8,7 @@ import { spawnHelper, type Helper } from './lib/child.js';
 import { sampleUsage } from './lib/proc.js';
 import { dist, EMPTY, loadNow, usageFields, werOf, type LatencyResult } from './lib/result.js';
 import type { ServerProcMessage, ServerProcStats } from './server-proc.js';
-import { runStream, type BenchStream } from './streams.js';
+import { runStaggered, type BenchStream } from './streams.js';
 
 export interface OurServer {
   helper: Helper<ServerProcMessage>;
@@ -48,7 +48,6 @@ export interface OursOptions {
 
 export async function measureOurs(server: OurServer, streams: BenchStream[], options: OursOptions): Promise<LatencyResult> {
   const n = streams.length;
-  const staggerMs = options.staggerMs ?? 250;
   const query = new URLSearchParams(options.query ?? {});
   const url = `${server.url}/v1/stream${query.size > 0 ? `?${query}` : ''}`;
   const loadBefore = loadNow();
@@ -56,12 +55,7 @@ export async function measureOurs(server: OurServer, streams: BenchStream[], opt
   const before = await serverStats(server);
   const usage = sampleUsage(server.pid);
   options.onGpuSample?.start();
-  const runs = await Promise.all(
-    streams.map(async (stream, i) => {
-      await new Promise((resolve) => setTimeout(resolve, i * staggerMs));
-      return runStream(url, stream);
-    }),
-  );
+  const runs = await runStaggered(url, streams, options.staggerMs);
   const window = usage.stop();
   const gpu = options.onGpuSample?.stop() ?? null;
   const after = await serverStats(server);

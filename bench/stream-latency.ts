@@ -13,7 +13,7 @@ import os from 'node:os';
 import { startServer } from '../server/app.js';
 import { DEFAULT_CONFIG } from '../server/config.js';
 import { clips, REAL_MODEL } from '../test/helpers/assets.js';
-import { percentile, rotatedBenchStreams, runStream } from './streams.js';
+import { percentile, rotatedBenchStreams, runStaggered } from './streams.js';
 
 function arg(name: string, fallback: string): string {
   const at = process.argv.indexOf(`--${name}`);
@@ -28,16 +28,10 @@ const finalAudioCtx = ctxArg === 'full' || ctxArg === 'auto' ? ctxArg : Number(c
 const partials = arg('partials', 'on') === 'on';
 const server = await startServer({ ...DEFAULT_CONFIG, port: 0, model: REAL_MODEL, workers, threads, finalAudioCtx, partials, gpu: 'off', logLevel: 'warn' });
 const streams = await rotatedBenchStreams(clips('he'), Math.max(...concurrencies));
-const STAGGER_MS = 250;
 
 const rows: string[] = [];
 for (const n of concurrencies) {
-  const runs = await Promise.all(
-    streams.slice(0, n).map(async (stream, i) => {
-      await new Promise((resolve) => setTimeout(resolve, i * STAGGER_MS));
-      return runStream(`${server.url}/v1/stream`, stream);
-    }),
-  );
+  const runs = await runStaggered(`${server.url}/v1/stream`, streams.slice(0, n));
   const latencies = runs.flatMap((r) => r.finals.map((f) => f.endOfSpeechToFinalMs));
   const inference = runs.flatMap((r) => r.finals.map((f) => f.inferenceMs));
   const queue = runs.flatMap((r) => r.finals.map((f) => f.queueMs));

@@ -156,6 +156,16 @@ export async function runStream(url: string, stream: BenchStream, speed = 1): Pr
   };
 }
 
+/** Plays `streams` to `url` at once, client i starting `staggerMs`·i later, so they do not speak in lockstep. */
+export function runStaggered(url: string, streams: BenchStream[], staggerMs = 250): Promise<StreamRun[]> {
+  return Promise.all(
+    streams.map(async (stream, i) => {
+      await new Promise((resolve) => setTimeout(resolve, i * staggerMs));
+      return runStream(url, stream);
+    }),
+  );
+}
+
 export function percentile(values: number[], p: number): number {
   if (values.length === 0) return NaN;
   const sorted = [...values].sort((a, b) => a - b);

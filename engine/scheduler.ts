@@ -177,7 +177,7 @@ export class Scheduler extends EventEmitter<{ scheduled: [ScheduledRecord] }> {
       this.run(job, this.finalPool);
     }
     if (this.hasQueuedFinals() && this.finalPool.idleCount() === 0) this.preemptPartial();
-    if (this.partialsYieldToFinals && this.runningFinals() > 0) return;
+    if (this.partialsYieldToFinals && this.hasRunningFinal()) return;
     // Then partials, only on workers that nothing more urgent wants.
     while (this.partialPool.idleCount() > 0 && !(this.partialPool === this.finalPool && this.hasQueuedFinals())) {
       const job = this.takeNextPartial();
@@ -220,10 +220,9 @@ export class Scheduler extends EventEmitter<{ scheduled: [ScheduledRecord] }> {
     this.turn = [...this.turn.filter((id) => id !== sessionId), sessionId];
   }
 
-  private runningFinals(): number {
-    let n = 0;
-    for (const job of this.running) if (job.kind === 'final') n++;
-    return n;
+  private hasRunningFinal(): boolean {
+    for (const job of this.running) if (job.kind === 'final') return true;
+    return false;
   }
 
   private abortRunningPartials(): void {

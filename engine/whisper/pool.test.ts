@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { after, before, describe, test, type TestContext } from 'node:test';
 import { decodeAudioFile } from '../audio/wav.js';
 import { isKolError } from '../errors.js';
 import { corpusWer } from '../wer.js';
@@ -19,6 +19,14 @@ import { LocalWorker } from './worker.js';
 import { partialOptions } from '../stream.js';
 
 const HEBREW_LETTER = /[\u05D0-\u05EA]/g;
+
+/** A pool of one fresh worker, so that every request lands on it (for tests of what a worker remembers). */
+async function singleWorkerPool(t: TestContext, idPrefix: string): Promise<WorkerPool> {
+  const pool = new WorkerPool(createLocalWorkers({ binary: (await engine()).binary, model: REAL_MODEL, count: 1, threads: 1, idPrefix }), { requestTimeoutMs: 30_000 });
+  t.after(() => pool.close());
+  await pool.start();
+  return pool;
+}
 
 describe('worker pool on the real base model', { skip: !fs.existsSync(REAL_MODEL) && `MISSING ${REAL_MODEL}` }, () => {
   let pool: WorkerPool;
@@ -100,9 +108,7 @@ describe('worker pool on the real base model', { skip: !fs.existsSync(REAL_MODEL
     // One worker, so that every request lands on it. A full-window final (the case with padding
     // cells, as `kol transcribe` decodes) after partials with a reduced audio_ctx: without the
     // mask-cross-attention-padding patch the final of the first clip came out two words different.
-    const single = new WorkerPool(createLocalWorkers({ binary: (await engine()).binary, model: REAL_MODEL, count: 1, threads: 1, idPrefix: 's' }), { requestTimeoutMs: 30_000 });
-    t.after(() => single.close());
-    await single.start();
+    const single = await singleWorkerPool(t, 's');
     const [a, b] = await Promise.all(set.slice(0, 2).map(async (c) => (await decodeAudioFile(c.wav)).pcm));
     const final = { language: 'he', beamSize: 5 };
     const before = await single.transcribe(a, final);
@@ -124,9 +130,7 @@ describe('worker pool on the real base model', { skip: !fs.existsSync(REAL_MODEL
     const short = pcms.find((pcm) => audioCtxFor(pcm.length) % 256 !== 0);
     assert.ok(short, 'a clip whose sized window has padding');
     const long = pcms.reduce((a, b) => (b.length > a.length ? b : a));
-    const single = new WorkerPool(createLocalWorkers({ binary: (await engine()).binary, model: REAL_MODEL, count: 1, threads: 1, idPrefix: 'e' }), { requestTimeoutMs: 30_000 });
-    t.after(() => single.close());
-    await single.start();
+    const single = await singleWorkerPool(t, 'e');
     const sized = { language: 'he', beamSize: 5, audioCtx: 'auto' } as const;
     const fresh = await single.transcribe(short, sized);
     await single.transcribe(long, { language: 'he', beamSize: 5 });
