@@ -50,7 +50,7 @@ describe('scheduler over a real 2-worker pool', { skip: !fs.existsSync(REAL_MODE
 
   test('on shared cores a final cancels the running partial, and no partial starts while it runs', async (t) => {
     if (!haveAssets(t, ...clips('he').map((c) => c.wav))) return;
-    const scheduler = new Scheduler(pool, pool, { partialsYieldToFinals: true });
+    const scheduler = new Scheduler(pool, pool, { sharedCores: true });
     t.after(() => scheduler.close());
     const records = recorder(scheduler);
     const running = scheduler.submitPartial('a', speech, partialOptions('he'));

@@ -4,12 +4,22 @@
  * at most one pending partial: a newer one replaces it. When a final waits and every worker is busy,
  * the oldest running partial is cancelled to free its worker — partials never delay a final.
  *
- * Workers on the same CPU cores are not independent: a partial running beside a final takes cores
- * from it. With `partialsYieldToFinals` (local CPU workers), no partial starts while a final runs,
- * and starting a final cancels the running partials.
+ * Degrade, don't fall behind: a final that meets load — it waited for other finals, other finals wait
+ * behind it, or (shared cores) another final is running — is decoded with the cheaper `degraded`
+ * settings instead of late. Full accuracy returns by itself once the queue drains. Each final says
+ * how it was decoded.
+ *
+ * Partials: a segment's first partial goes before repeat partials of other segments, so every
+ * segment shows text before its final however busy the workers are.
+ *
+ * Workers on the same CPU cores (`sharedCores`, local CPU workers) are not independent: a partial
+ * running beside a final takes cores from it. There, no repeat partial starts while a final runs,
+ * and starting a final cancels the running repeat partials; a first partial still runs (it is cheap,
+ * and without it a segment that starts during a long final would show nothing until its own final).
  */
 import { EventEmitter } from 'node:events';
 import { KolError } from './errors.js';
+import { encoderFrames } from './whisper/client.js';
 import type { TranscribeOptions, Transcript } from './whisper/types.js';
 
 export type JobKind = 'final' | 'partial';
@@ -21,11 +31,35 @@ export interface SchedulablePool {
   transcribe(pcm: Float32Array, options?: TranscribeOptions, signal?: AbortSignal): Promise<Transcript>;
 }
 
+/** How a final was decoded: beam width, encoder window (frames of 20 ms; 1500 = 30 s), and whether load degraded it. */
+export interface Decoding {
+  beam: number;
+  audioCtx: number;
+  degraded: boolean;
+}
+
+export type DecodedFinal = Transcript & { decoding: Decoding };
+
+export interface SchedulerOptions {
+  /** Local CPU workers: they share the cores (see the header). Default false. */
+  sharedCores?: boolean;
+  /** What a final under load is decoded with; null never degrades. Default DEGRADED_DECODING. */
+  degraded?: Pick<TranscribeOptions, 'beamSize' | 'audioCtx'> | null;
+}
+
+/**
+ * Beam 5 on a window sized to the segment: 2.5× less inference than the full window on 2 cores, for
+ * +0.05 Hebrew WER whole-clip (README "Decoding choices"); greedy on the full window saves far less.
+ */
+export const DEGRADED_DECODING: Pick<TranscribeOptions, 'beamSize' | 'audioCtx'> = { beamSize: 5, audioCtx: 'auto' };
+
 export interface ScheduledRecord {
   kind: JobKind;
   sessionId: string;
   waitMs: number;
   outcome: 'done' | 'dropped' | 'failed';
+  /** Finals: decoded with the degraded settings. */
+  degraded?: boolean;
 }
 
 interface Pending {
@@ -33,9 +67,13 @@ interface Pending {
   sessionId: string;
   pcm: Float32Array;
   options: TranscribeOptions;
+  /** Partials: the segment has shown no partial yet. */
+  first: boolean;
+  /** Finals: when submitted, no worker was free and finals held them. */
+  behindFinals: boolean;
   enqueuedAt: number;
   controller: AbortController;
-  resolve: (t: Transcript | null) => void;
+  resolve: (t: DecodedFinal | null) => void;
   reject: (e: unknown) => void;
 }
 
@@ -57,14 +95,16 @@ export class Scheduler extends EventEmitter<{ scheduled: [ScheduledRecord] }> {
   private closed = false;
   private readonly finalPool: SchedulablePool;
   private readonly partialPool: SchedulablePool;
-  private readonly partialsYieldToFinals: boolean;
+  private readonly sharedCores: boolean;
+  private readonly degraded: SchedulerOptions['degraded'];
 
   /** `partialPool` may be a second pool on a smaller model; by default partials share the final pool. */
-  constructor(finalPool: SchedulablePool, partialPool: SchedulablePool = finalPool, options: { partialsYieldToFinals?: boolean } = {}) {
+  constructor(finalPool: SchedulablePool, partialPool: SchedulablePool = finalPool, options: SchedulerOptions = {}) {
     super();
     this.finalPool = finalPool;
     this.partialPool = partialPool;
-    this.partialsYieldToFinals = options.partialsYieldToFinals ?? false;
+    this.sharedCores = options.sharedCores ?? false;
+    this.degraded = options.degraded === undefined ? DEGRADED_DECODING : options.degraded;
     finalPool.on('idle', () => this.dispatch());
     if (partialPool !== finalPool) partialPool.on('idle', () => this.dispatch());
   }
@@ -73,9 +113,9 @@ export class Scheduler extends EventEmitter<{ scheduled: [ScheduledRecord] }> {
    * Resolves with the transcript; rejects with the pool's error. Never dropped by the scheduler; the
    * caller may cancel it through `signal` (a speculative final whose pause turned out not to be the end).
    */
-  submitFinal(sessionId: string, pcm: Float32Array, options: TranscribeOptions, signal?: AbortSignal): Promise<Transcript> {
-    return new Promise<Transcript | null>((resolve, reject) => {
-      const job = this.pending('final', sessionId, pcm, options, resolve, reject);
+  submitFinal(sessionId: string, pcm: Float32Array, options: TranscribeOptions, signal?: AbortSignal): Promise<DecodedFinal> {
+    return new Promise<DecodedFinal | null>((resolve, reject) => {
+      const job = this.pending('final', sessionId, pcm, options, false, resolve, reject);
       const queue = this.finals.get(sessionId) ?? [];
       queue.push(job);
       this.finals.set(sessionId, queue);
@@ -87,15 +127,18 @@ export class Scheduler extends EventEmitter<{ scheduled: [ScheduledRecord] }> {
     });
   }
 
-  /** Resolves with the transcript, or null when the partial was dropped (superseded, preempted, cancelled). */
-  submitPartial(sessionId: string, pcm: Float32Array, options: TranscribeOptions): Promise<Transcript | null> {
+  /**
+   * Resolves with the transcript, or null when the partial was dropped (superseded, preempted,
+   * cancelled). `first`: the segment has shown no partial yet (see the header).
+   */
+  submitPartial(sessionId: string, pcm: Float32Array, options: TranscribeOptions, first = false): Promise<Transcript | null> {
     return new Promise<Transcript | null>((resolve, reject) => {
       const superseded = this.partials.get(sessionId);
       if (superseded) {
         this.record(superseded, 'dropped');
         superseded.resolve(null);
       }
-      this.partials.set(sessionId, this.pending('partial', sessionId, pcm, options, resolve, reject));
+      this.partials.set(sessionId, this.pending('partial', sessionId, pcm, options, first, resolve, reject));
       this.dispatch();
     });
   }
@@ -162,9 +205,10 @@ export class Scheduler extends EventEmitter<{ scheduled: [ScheduledRecord] }> {
     for (const id of [...this.finals.keys(), ...this.partials.keys()]) this.cancelSession(id);
   }
 
-  private pending(kind: JobKind, sessionId: string, pcm: Float32Array, options: TranscribeOptions, resolve: Pending['resolve'], reject: Pending['reject']): Pending {
+  private pending(kind: JobKind, sessionId: string, pcm: Float32Array, options: TranscribeOptions, first: boolean, resolve: Pending['resolve'], reject: Pending['reject']): Pending {
     if (!this.turn.includes(sessionId)) this.turn.push(sessionId);
-    return { kind, sessionId, pcm, options, enqueuedAt: performance.now(), controller: new AbortController(), resolve, reject };
+    const behindFinals = kind === 'final' && this.finalPool.idleCount() === 0 && (this.hasRunningFinal() || this.hasQueuedFinals());
+    return { kind, sessionId, pcm, options, first, behindFinals, enqueuedAt: performance.now(), controller: new AbortController(), resolve, reject };
   }
 
   private dispatch(): void {
@@ -173,17 +217,28 @@ export class Scheduler extends EventEmitter<{ scheduled: [ScheduledRecord] }> {
     while (this.finalPool.idleCount() > 0) {
       const job = this.takeNext(this.finals);
       if (!job) break;
-      if (this.partialsYieldToFinals) this.abortRunningPartials();
-      this.run(job, this.finalPool);
+      const degraded = this.degraded !== null && this.underLoad(job);
+      if (degraded) job.options = { ...job.options, ...this.degraded };
+      if (this.sharedCores) this.abortRunningPartials();
+      this.run(job, this.finalPool, degraded);
     }
     if (this.hasQueuedFinals() && this.finalPool.idleCount() === 0) this.preemptPartial();
-    if (this.partialsYieldToFinals && this.hasRunningFinal()) return;
-    // Then partials, only on workers that nothing more urgent wants.
+    // Then partials, only on workers that nothing more urgent wants; on shared cores, while a final
+    // runs, only first partials.
+    const onlyFirst = this.sharedCores && this.hasRunningFinal();
     while (this.partialPool.idleCount() > 0 && !(this.partialPool === this.finalPool && this.hasQueuedFinals())) {
-      const job = this.takeNextPartial();
+      const job = this.takeNextPartial(onlyFirst);
       if (!job) break;
-      this.run(job, this.partialPool);
+      this.run(job, this.partialPool, false);
     }
+  }
+
+  /**
+   * A final meets load when it had to wait for other finals, others wait behind it, or (shared cores)
+   * one is running. Waiting for a partial to be preempted is not load.
+   */
+  private underLoad(job: Pending): boolean {
+    return job.behindFinals || this.hasQueuedFinals() || (this.sharedCores && this.hasRunningFinal());
   }
 
   private hasQueuedFinals(): boolean {
@@ -203,12 +258,16 @@ export class Scheduler extends EventEmitter<{ scheduled: [ScheduledRecord] }> {
     return undefined;
   }
 
-  /** The partial of the session that has gone longest without one: every live caption keeps moving. */
-  private takeNextPartial(): Pending | undefined {
+  /**
+   * A first partial before repeat ones; among equals, the session that has gone longest without a
+   * partial: every live caption keeps moving.
+   */
+  private takeNextPartial(onlyFirst: boolean): Pending | undefined {
     let best: Pending | undefined;
+    const since = (job: Pending) => this.lastPartialAt.get(job.sessionId) ?? -Infinity;
     for (const job of this.partials.values()) {
-      const since = this.lastPartialAt.get(job.sessionId) ?? -Infinity;
-      if (!best || since < (this.lastPartialAt.get(best.sessionId) ?? -Infinity)) best = job;
+      if (onlyFirst && !job.first) continue;
+      if (!best || (job.first && !best.first) || (job.first === best.first && since(job) < since(best))) best = job;
     }
     if (!best) return undefined;
     this.partials.delete(best.sessionId);
@@ -220,13 +279,14 @@ export class Scheduler extends EventEmitter<{ scheduled: [ScheduledRecord] }> {
     this.turn = [...this.turn.filter((id) => id !== sessionId), sessionId];
   }
 
+  /** A final is running (one cancelled and still winding down, such as a speculation, does not count). */
   private hasRunningFinal(): boolean {
-    for (const job of this.running) if (job.kind === 'final') return true;
+    for (const job of this.running) if (job.kind === 'final' && !job.controller.signal.aborted) return true;
     return false;
   }
 
   private abortRunningPartials(): void {
-    for (const job of this.running) if (job.kind === 'partial') job.controller.abort();
+    for (const job of this.running) if (job.kind === 'partial' && !job.first) job.controller.abort();
   }
 
   private preemptPartial(): void {
@@ -235,15 +295,16 @@ export class Scheduler extends EventEmitter<{ scheduled: [ScheduledRecord] }> {
     victim?.controller.abort();
   }
 
-  private run(job: Pending, pool: SchedulablePool): void {
+  private run(job: Pending, pool: SchedulablePool, degraded: boolean): void {
     this.running.add(job);
     const waitMs = performance.now() - job.enqueuedAt;
+    const decoding: Decoding = { beam: job.options.beamSize ?? 1, audioCtx: encoderFrames(job.pcm.length, job.options.audioCtx), degraded };
     pool
       .transcribe(job.pcm, job.options, job.controller.signal)
       .then(
         (transcript) => {
-          this.record(job, 'done', waitMs);
-          job.resolve(transcript);
+          this.record(job, 'done', waitMs, degraded);
+          job.resolve({ ...transcript, decoding });
         },
         (err: unknown) => {
           if (job.kind === 'partial' || job.controller.signal.aborted) {
@@ -262,7 +323,7 @@ export class Scheduler extends EventEmitter<{ scheduled: [ScheduledRecord] }> {
       });
   }
 
-  private record(job: Pending, outcome: ScheduledRecord['outcome'], waitMs = performance.now() - job.enqueuedAt): void {
-    this.emit('scheduled', { kind: job.kind, sessionId: job.sessionId, waitMs, outcome });
+  private record(job: Pending, outcome: ScheduledRecord['outcome'], waitMs = performance.now() - job.enqueuedAt, degraded = false): void {
+    this.emit('scheduled', { kind: job.kind, sessionId: job.sessionId, waitMs, outcome, ...(job.kind === 'final' ? { degraded } : {}) });
   }
 }

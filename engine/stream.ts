@@ -10,9 +10,9 @@ import { decodePcm, type PcmEncoding } from './audio/pcm.js';
 import { createResampler, type Resampler } from './audio/resample.js';
 import { KolError, toKolError } from './errors.js';
 import { FrameChunker } from './vad/frames.js';
-import { Segmenter, DEFAULT_SEGMENTER_OPTIONS, type SegmenterEvent } from './vad/segmenter.js';
+import { Segmenter, DEFAULT_SEGMENTER_OPTIONS, type SegmentEndReason, type SegmenterEvent } from './vad/segmenter.js';
 import type { SileroVad, VadStream } from './vad/silero.js';
-import type { Scheduler } from './scheduler.js';
+import type { DecodedFinal, Decoding, Scheduler } from './scheduler.js';
 import { assessTranscript } from './transcript-guard.js';
 import { splitStable } from './partial-agreement.js';
 import { WHISPER_SAMPLE_RATE, type TranscribeOptions, type Transcript, type TranscriptWord } from './whisper/types.js';
@@ -41,7 +41,11 @@ export interface StreamTuning {
   partialIntervalS: number;
   /** A segment must be this long (s) before its first partial. */
   firstPartialS: number;
-  /** Give the previous final to the model as context for the next. */
+  /**
+   * Give the previous final to the model as context for the next. Off by default: on continuous
+   * speech it made Whisper drop whole sentences, and each final had to wait for the one before
+   * (bench/RESULTS.md "Prompting").
+   */
   promptWithPreviousFinal: boolean;
 }
 
@@ -53,10 +57,13 @@ export const DEFAULT_TUNING: StreamTuning = {
   finalAudioCtx: undefined,
   partialIntervalS: 0.5,
   firstPartialS: 0.5,
-  promptWithPreviousFinal: true,
+  promptWithPreviousFinal: false,
 };
 
-export type SegmentEndReason = 'silence' | 'max_length' | 'flush' | 'eof';
+export type { SegmentEndReason };
+
+/** How a final was decoded; `retried`: its first decoding lost speech and it was decoded again without the prompt. */
+export type FinalDecoding = Decoding & { retried: boolean };
 
 export type SpeechEvent =
   | { type: 'speech_start'; segmentId: number; start: number }
@@ -75,8 +82,10 @@ export type SpeechEvent =
       inferenceMs: number;
       /** Set when the model's text was withheld: it heard no speech, or it looped. */
       discarded?: 'no_speech' | 'repetition' | 'too_short';
+      /** Absent when nothing was decoded (a segment too short to transcribe). */
+      decoding?: FinalDecoding;
     }
-  | { type: 'error'; error: KolError };
+  | { type: 'error'; error: KolError; /** The segment whose final it cost, if any. */ segmentId?: number };
 
 export interface StreamDeps {
   sessionId: string;
@@ -113,9 +122,11 @@ export class SpeechStream extends EventEmitter<{ event: [SpeechEvent] }> {
 
   private openSegmentId: number | null = null;
   /** A final started during the endpoint wait, valid while the pause that started it goes on. */
-  private speculation: { segmentId: number; endSample: number; controller: AbortController; result: Promise<Transcript | KolError> } | null = null;
+  private speculation: { segmentId: number; endSample: number; controller: AbortController; result: Promise<FinalOutcome> } | null = null;
   private samplesAtLastPartial = 0;
   private lastPartialWords: string[] = [];
+  /** The open segment has shown a partial (see Scheduler: a first partial goes first). */
+  private segmentShownPartial = false;
   private previousFinal = '';
   private finalsInFlight: Promise<void> = Promise.resolve();
   /** Finals requested and not yet emitted. */
@@ -251,6 +262,7 @@ export class SpeechStream extends EventEmitter<{ event: [SpeechEvent] }> {
         this.openSegmentId = event.segmentId;
         this.samplesAtLastPartial = this.receivedSamples;
         this.lastPartialWords = [];
+        this.segmentShownPartial = false;
         this.emit('event', { type: 'speech_start', segmentId: event.segmentId, start: event.startSample / WHISPER_SAMPLE_RATE });
       } else {
         if (this.openSegmentId === event.segmentId) this.openSegmentId = null;
@@ -274,9 +286,9 @@ export class SpeechStream extends EventEmitter<{ event: [SpeechEvent] }> {
       this.speculation = null;
     }
     if (this.speculation || !pending || pending.audio.length < WHISPER_SAMPLE_RATE / 10) return;
-    // The prompt is the previous final: speculate only once it is settled, so that the result is
+    // With the previous final as prompt, speculate only once it is settled, so that the result is
     // the same as the final would have been.
-    if (this.finalsPending > 0) return;
+    if (this.tuning.promptWithPreviousFinal && this.finalsPending > 0) return;
     // In a pause a new partial would only repeat itself. A running one may finish: speculation
     // starts only on an idle worker, and the real final preempts it when none is.
     this.scheduler.dropQueuedPartial(this.sessionId);
@@ -286,8 +298,26 @@ export class SpeechStream extends EventEmitter<{ event: [SpeechEvent] }> {
       segmentId: pending.segmentId,
       endSample: pending.endSample,
       controller,
-      result: this.scheduler.submitFinal(this.sessionId, pending.audio, this.finalOptions(), controller.signal).catch((err: unknown) => toKolError(err)),
+      result: this.decodeFinal(pending.audio, pending.speechEndSample - pending.startSample, controller.signal),
     };
+  }
+
+  /**
+   * Decodes a segment's final. A final that decodes much less speech than the segment holds (see
+   * lostSpeech) and had a prompt is decoded again without it: a prompt can make Whisper skip a
+   * sentence. Never rejects: an error comes back as a KolError.
+   */
+  private async decodeFinal(audio: Float32Array, speechSamples: number, signal?: AbortSignal): Promise<FinalOutcome> {
+    const partialWords = this.lastPartialWords.length;
+    try {
+      const options = this.finalOptions();
+      const first = await this.scheduler.submitFinal(this.sessionId, audio, options, signal);
+      if (!options.prompt || !lostSpeech(first, speechSamples / WHISPER_SAMPLE_RATE, partialWords)) return { ...first, retried: false };
+      const again = await this.scheduler.submitFinal(this.sessionId, audio, { ...options, prompt: undefined }, signal);
+      return { ...again, inferenceMs: first.inferenceMs + again.inferenceMs, retried: true };
+    } catch (err) {
+      return toKolError(err);
+    }
   }
 
   private finalOptions(): TranscribeOptions {
@@ -303,11 +333,12 @@ export class SpeechStream extends EventEmitter<{ event: [SpeechEvent] }> {
     if (open.audio.length < this.tuning.firstPartialS * WHISPER_SAMPLE_RATE) return;
     this.samplesAtLastPartial = this.receivedSamples;
     const segmentId = open.segmentId;
-    void this.scheduler.submitPartial(this.sessionId, open.audio, partialOptions(this.settings.language, this.promptText())).then((transcript) => {
+    void this.scheduler.submitPartial(this.sessionId, open.audio, partialOptions(this.settings.language, this.promptText()), !this.segmentShownPartial).then((transcript) => {
       // A partial that lands after its segment closed would move the caption backwards: drop it.
       if (!transcript || this.closed || this.openSegmentId !== segmentId) return;
       const verdict = assessTranscript(transcript);
       if (verdict.discarded) return;
+      this.segmentShownPartial = true;
       const words = verdict.text.split(/\s+/).filter(Boolean);
       const { stable, unstable } = splitStable(this.lastPartialWords, words);
       this.lastPartialWords = words;
@@ -322,21 +353,24 @@ export class SpeechStream extends EventEmitter<{ event: [SpeechEvent] }> {
     const end = event.endSample / WHISPER_SAMPLE_RATE;
     const base = { type: 'final' as const, segmentId: event.segmentId, start, end, reason: event.reason };
 
-    let result: Promise<Transcript | KolError | null>;
+    let result: Promise<FinalOutcome | null>;
     const speculation = this.speculation;
     this.speculation = null;
+    const speechSamples = event.speechEndSample - event.startSample;
     if (speculation && speculation.segmentId === event.segmentId && speculation.endSample === event.endSample) {
       result = speculation.result;
     } else if (event.audio.length < WHISPER_SAMPLE_RATE / 10) {
       speculation?.controller.abort();
       result = Promise.resolve(null);
-    } else {
+    } else if (this.tuning.promptWithPreviousFinal) {
       speculation?.controller.abort();
       // Submitted once the previous final is out, so its prompt (the previous final's text) is the
       // same however busy the workers are: finals depend on the audio, not on timing.
-      result = this.finalsInFlight
-        .then(() => (this.closed ? null : this.scheduler.submitFinal(this.sessionId, event.audio, this.finalOptions())))
-        .catch((err: unknown) => toKolError(err));
+      result = this.finalsInFlight.then(() => (this.closed ? null : this.decodeFinal(event.audio, speechSamples)));
+    } else {
+      speculation?.controller.abort();
+      // No final depends on another: each starts as soon as a worker is free.
+      result = this.decodeFinal(event.audio, speechSamples);
     }
     this.finalsPending++;
     // Emitted in segment order; a session's finals do not overlap (each waits for the one before).
@@ -345,7 +379,7 @@ export class SpeechStream extends EventEmitter<{ event: [SpeechEvent] }> {
       this.finalsPending--;
       if (this.closed) return;
       if (outcome instanceof KolError) {
-        if (outcome.code !== 'transcription_aborted') this.emit('event', { type: 'error', error: outcome });
+        if (outcome.code !== 'transcription_aborted') this.emit('event', { type: 'error', error: outcome, segmentId: event.segmentId });
         return;
       }
       const latencyMs = Math.round(performance.now() - speechEndAt);
@@ -367,6 +401,7 @@ export class SpeechStream extends EventEmitter<{ event: [SpeechEvent] }> {
         // Time between closing the segment and sending its final that was not inference: queueing.
         queueMs: Math.max(0, Math.round(performance.now() - closedAt - outcome.inferenceMs)),
         inferenceMs: Math.round(outcome.inferenceMs),
+        decoding: { ...outcome.decoding, retried: outcome.retried },
         ...(verdict.discarded ? { discarded: verdict.discarded } : {}),
       });
     });
@@ -384,6 +419,23 @@ export class SpeechStream extends EventEmitter<{ event: [SpeechEvent] }> {
     return this.arrivals.at(-1)?.at ?? performance.now();
   }
 }
+
+type FinalOutcome = (DecodedFinal & { retried: boolean }) | KolError;
+
+/**
+ * A final lost speech when its words end well before the speech the VAD heard, or when it has under
+ * half the words of the segment's last partial (a preview of only part of the same audio). Either
+ * is what a prompt-induced skip looks like: a sentence missing from the segment's text.
+ */
+export function lostSpeech(transcript: Transcript, speechSeconds: number, partialWords: number): boolean {
+  const words = transcript.segments.flatMap((s) => s.words);
+  const lastWordEnd = words.at(-1)?.end ?? 0;
+  if (speechSeconds - lastWordEnd > LOST_SPEECH_S) return true;
+  return partialWords >= 4 && words.length < partialWords / 2;
+}
+
+/** Speech (s) after a final's last word that counts as lost: longer than any pause inside a segment. */
+const LOST_SPEECH_S = 2;
 
 function round(seconds: number): number {
   return Math.round(seconds * 1000) / 1000;

@@ -40,6 +40,8 @@ export const serverConfigSchema = z
     finalBeamSize: z.number().int().min(1).max(16),
     /** Encoder window for finals: full (1500 frames), auto (sized to the segment), or frames (20 ms each). */
     finalAudioCtx: z.union([z.enum(['full', 'auto']), z.number().int().min(256).max(1500)]),
+    /** Give each final the previous one's text as prompt (off: it made Whisper drop sentences of continuous speech). */
+    promptWithPreviousFinal: z.boolean(),
 
     // access and limits
     apiKeys: z.array(z.string().min(8)),
@@ -80,6 +82,7 @@ export const DEFAULT_CONFIG: ServerConfig = {
   partials: true,
   finalBeamSize: 5,
   finalAudioCtx: DEFAULT_TUNING.finalAudioCtx ?? 'full',
+  promptWithPreviousFinal: DEFAULT_TUNING.promptWithPreviousFinal,
   apiKeys: [],
   apiKeysFile: '',
   allowedOrigins: [],

@@ -52,6 +52,8 @@ export class ServerMetrics {
   private readonly partialsDropped: Counter;
   private readonly finals: Counter<'outcome'>;
   private readonly finalLatency: Histogram;
+  private readonly finalsDegraded: Counter;
+  private readonly finalsRetried: Counter;
   private readonly schedulerWait: Histogram<'kind'>;
   private readonly queueWait: Histogram<'pool'>;
   private readonly inference: Histogram<'pool'>;
@@ -90,6 +92,8 @@ export class ServerMetrics {
     this.partialsSent = new Counter({ name: 'kol_partials_sent_total', help: 'Partial transcripts sent to clients.', registers: r });
     this.partialsDropped = new Counter({ name: 'kol_partials_dropped_total', help: 'Partial transcriptions dropped: superseded by a newer one, preempted by a final, or failed.', registers: r });
     this.finals = new Counter({ name: 'kol_finals_total', help: 'Finals sent; outcome "text", or "empty" (no speech, noise, too short).', labelNames: ['outcome'], registers: r });
+    this.finalsDegraded = new Counter({ name: 'kol_finals_degraded_total', help: 'Finals decoded with the cheaper settings because finals queued (beam 5 on a window sized to the segment).', registers: r });
+    this.finalsRetried = new Counter({ name: 'kol_finals_retried_total', help: 'Finals decoded again without the prompt because the first decoding lost speech.', registers: r });
     this.finalLatency = new Histogram({ name: 'kol_final_latency_seconds', help: 'End of speech (its last audio received) to its final sent.', buckets: LATENCY_BUCKETS, registers: r });
     this.schedulerWait = new Histogram({ name: 'kol_scheduler_wait_seconds', help: 'Time a transcription waited in the scheduler for a worker.', labelNames: ['kind'], buckets: LATENCY_BUCKETS, registers: r });
     this.queueWait = new Histogram({ name: 'kol_queue_wait_seconds', help: 'Time a request waited in the worker pool queue.', labelNames: ['pool'], buckets: LATENCY_BUCKETS, registers: r });
@@ -263,6 +267,8 @@ export class ServerMetrics {
       case 'final':
         this.finals.inc({ outcome: message.text ? 'text' : 'empty' });
         if (message.text) this.finalLatency.observe(message.latency_ms / 1000);
+        if (message.decoding?.degraded) this.finalsDegraded.inc();
+        if (message.decoding?.retried) this.finalsRetried.inc();
         break;
       default:
         break;

@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import { KolError, quoted, type ErrorCode } from '../engine/errors.js';
+import type { SegmentEndReason } from '../engine/vad/segmenter.js';
 
 // ── session configuration (query parameters and/or a first `config` message)
 
@@ -158,19 +159,32 @@ export type ServerMessage =
       end: number;
       words: WordTiming[];
       /** Why the segment ended: a pause, the 10 s cap, a flush, or the end of the stream. */
-      reason: 'silence' | 'max_length' | 'flush' | 'eof';
+      reason: SegmentEndReason;
       /** Server-measured: from receiving the last audio of the speech to sending this final. */
       latency_ms: number;
       queue_ms: number;
       inference_ms: number;
+      /** How it was decoded; absent when nothing was (a segment too short to transcribe). */
+      decoding?: FinalDecodingWire;
     }
-  | { type: 'error'; code: ErrorCode; message: string; fatal: boolean }
+  | { type: 'error'; code: ErrorCode; message: string; fatal: boolean; /** The segment whose final the error cost. */ segment_id?: number }
   | { type: 'closed'; reason: string; segments: number };
+
+/**
+ * Beam width, encoder window in frames of 20 ms (1500 = the full 30 s), whether load degraded it to
+ * the cheaper settings, and whether it was decoded again because the first decoding lost speech.
+ */
+export interface FinalDecodingWire {
+  beam: number;
+  audio_ctx: number;
+  degraded: boolean;
+  retried: boolean;
+}
 
 export type ServerMessageType = ServerMessage['type'];
 
-export function errorMessage(err: KolError, fatal = false): ServerMessage {
-  return { type: 'error', code: err.code, message: err.message, fatal };
+export function errorMessage(err: KolError, fatal = false, segmentId?: number): ServerMessage {
+  return { type: 'error', code: err.code, message: err.message, fatal, ...(segmentId === undefined ? {} : { segment_id: segmentId }) };
 }
 
 export function readyHint(config: SessionConfig): string {

@@ -54,9 +54,13 @@ export async function startRuntime(config: ServerConfig, logger: Logger, build: 
 
   const [vad] = await Promise.all([SileroVad.load(), finalPool.start(), partialPool?.start()]);
   // Local CPU workers share the cores: a partial beside a final would slow the final down.
-  const partialsYieldToFinals = !gpu && config.workerUrls.length === 0;
-  const scheduler = new Scheduler(finalPool, partialPool ?? finalPool, { partialsYieldToFinals });
-  const tuning: Partial<StreamTuning> = { finalBeamSize: config.finalBeamSize, finalAudioCtx: config.finalAudioCtx === 'full' ? undefined : config.finalAudioCtx };
+  const sharedCores = !gpu && config.workerUrls.length === 0;
+  const scheduler = new Scheduler(finalPool, partialPool ?? finalPool, { sharedCores });
+  const tuning: Partial<StreamTuning> = {
+    finalBeamSize: config.finalBeamSize,
+    finalAudioCtx: config.finalAudioCtx === 'full' ? undefined : config.finalAudioCtx,
+    promptWithPreviousFinal: config.promptWithPreviousFinal,
+  };
   return {
     vad,
     scheduler,

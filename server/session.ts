@@ -180,11 +180,12 @@ export class Session {
           latency_ms: event.latencyMs,
           queue_ms: event.queueMs,
           inference_ms: event.inferenceMs,
+          ...(event.decoding ? { decoding: { beam: event.decoding.beam, audio_ctx: event.decoding.audioCtx, degraded: event.decoding.degraded, retried: event.decoding.retried } } : {}),
         });
         break;
       case 'error':
-        this.logger.warn({ code: event.error.code, err: event.error.message }, 'stream error');
-        this.deps.send(errorMessage(event.error));
+        this.logger.warn({ code: event.error.code, err: event.error.message, segment: event.segmentId }, 'stream error');
+        this.deps.send(errorMessage(event.error, false, event.segmentId));
         break;
     }
   }

@@ -10,7 +10,7 @@ import WebSocket from 'ws';
 import { decodeAudioFile } from '../engine/audio/wav.js';
 import { corpusWer, normalizeText, wordErrorRate } from '../engine/wer.js';
 import { streamAudio, type StreamResult } from '../clients/cli/stream-client.js';
-import { joinClips } from '../bench/streams.js';
+import { CONTINUOUS_GAPS_S, joinClips, type BenchStream } from '../bench/streams.js';
 import { assetPath, clips, haveAssets, REAL_MODEL, type Clip } from '../test/helpers/assets.js';
 import { startTestServer } from '../test/helpers/server.js';
 import type { RunningServer } from './app.js';
@@ -31,6 +31,20 @@ async function clipBytes(clip: Clip): Promise<Uint8Array> {
 
 function finalText(result: StreamResult): string {
   return result.finals.map((f) => f.text).filter(Boolean).join(' ');
+}
+
+/** The finals' words that fall in each utterance of a joined stream (by each word's midpoint). */
+function wordsPerUtterance(stream: BenchStream, result: StreamResult): string[] {
+  const words = result.finals.flatMap((f) => f.words);
+  return stream.utterances.map((u, i) => {
+    const next = stream.utterances[i + 1];
+    const from = i === 0 ? -Infinity : (stream.utterances[i - 1].end + u.start) / 2;
+    const to = next ? (u.end + next.start) / 2 : Infinity;
+    return words
+      .filter((w) => (w.start + w.end) / 2 >= from && (w.start + w.end) / 2 < to)
+      .map((w) => w.word)
+      .join(' ');
+  });
 }
 
 describe('streaming over /v1/stream with the real base model', () => {
@@ -88,27 +102,81 @@ describe('streaming over /v1/stream with the real base model', () => {
     assert.ok(streamed <= baseline + 0.02, `streamed WER ${streamed.toFixed(3)} within 0.02 of offline ${baseline.toFixed(3)}`);
   });
 
-  test('all Hebrew clips joined with 0.3–1.5 s pauses, as fast as accepted: finals in order, WER within 0.03 of offline', async (t) => {
+  test('continuous speech (clips joined with 0.15–0.35 s breaths) at real-time pace: no sentence lost, WER within 0.03 of offline, segments end at breaths', async (t) => {
+    if (!haveAssets(t, REAL_MODEL, ...heClips.map((c) => c.wav))) return;
+    const joined = await joinClips(heClips, CONTINUOUS_GAPS_S);
+    const result = await streamAudio({ url: url(), audio: new Uint8Array(joined.pcm16.buffer), speed: 1 });
+    assert.equal(result.closeCode, 1000);
+    const ids = result.finals.map((f) => f.segment_id);
+    assert.deepEqual(ids, [...ids].sort((a, b) => a - b), 'finals arrive in segment order');
+    const reasons = result.finals.map((f) => f.reason);
+    t.diagnostic(`${result.finals.length} finals: ${result.finals.map((f) => `${(f.end - f.start).toFixed(1)} s ${f.reason}${f.decoding?.degraded ? ' (degraded)' : ''}`).join(', ')}`);
+    assert.ok(reasons.filter((r) => r === 'silence').length > reasons.length / 2, `most segments end at a pause (${reasons.join(', ')})`);
+    assert.ok(result.finals.every((f) => f.end - f.start <= 10 + 1e-6), 'no segment over the cap');
+    // No sentence lost: each clip's words are in the finals, about as well as offline.
+    const perClip = wordsPerUtterance(joined, result);
+    heClips.forEach((clip, i) => {
+      const streamed = wordErrorRate(clip.reference ?? '', perClip[i]).wer;
+      const alone = wordErrorRate(clip.reference ?? '', offline.get(clip.name) ?? '').wer;
+      t.diagnostic(`${clip.name}: WER streamed ${streamed.toFixed(2)}, offline ${alone.toFixed(2)}: "${perClip[i]}"`);
+      // Words are placed in clips by their times; one word may land across a 0.15 s breath.
+      const slack = 0.15 + 1 / (clip.reference ?? '').split(/\s+/).length;
+      assert.ok(streamed <= alone + slack, `${clip.name}: its words reached the client (WER ${streamed.toFixed(2)} vs offline ${alone.toFixed(2)})`);
+    });
+    const reference = heClips.map((c) => c.reference).join(' ');
+    const streamed = wordErrorRate(reference, finalText(result)).wer;
+    const baseline = corpusWer(heClips.map((c) => ({ reference: c.reference ?? '', hypothesis: offline.get(c.name) ?? '' }))).wer;
+    t.diagnostic(`WER streamed ${streamed.toFixed(3)}, offline per clip ${baseline.toFixed(3)}`);
+    assert.ok(streamed <= baseline + 0.03, `continuous-stream WER ${streamed.toFixed(3)} within 0.03 of offline ${baseline.toFixed(3)}`);
+  });
+
+  test('the same audio at the same settings gives the same finals', async (t) => {
+    if (!haveAssets(t, REAL_MODEL, ...heClips.map((c) => c.wav))) return;
+    // Pauses long enough that no final meets another (nothing degraded), so the decoding is the same.
+    const joined = await joinClips(heClips.filter((c) => c.name === 'Hashlama112_0024' || c.name === 'Hungary1_0068'), [2.5]);
+    const audio = new Uint8Array(joined.pcm16.buffer);
+    const first = await streamAudio({ url: url(), audio, speed: 1 });
+    const second = await streamAudio({ url: url(), audio, speed: 1 });
+    const shape = (r: StreamResult) => r.finals.map((f) => [f.start, f.end, f.reason, f.decoding?.degraded]);
+    assert.deepEqual(shape(second), shape(first), 'the same segments, decoded the same way');
+    assert.ok(first.finals.every((f) => f.decoding?.degraded === false), 'one speaker at real time: nothing degraded');
+    t.diagnostic(`"${finalText(first)}"`);
+    assert.equal(wordErrorRate(finalText(first), finalText(second)).wer, 0, 'the same text');
+  });
+
+  test('more speech than the workers decode (joined clips as fast as accepted): finals degraded, marked, in order, each with its own text', async (t) => {
     if (!haveAssets(t, REAL_MODEL, ...heClips.map((c) => c.wav))) return;
     const joined = await joinClips(heClips, [0.3, 1.5, 0.8, 1.1, 0.5]);
     const started = performance.now();
     const result = await streamAudio({ url: url(), audio: new Uint8Array(joined.pcm16.buffer), speed: AS_FAST_AS_ACCEPTED });
     const seconds = (performance.now() - started) / 1000;
-    t.diagnostic(`${joined.seconds.toFixed(0)} s of audio streamed in ${seconds.toFixed(1)} s`);
+    const degraded = result.finals.filter((f) => f.decoding?.degraded);
+    t.diagnostic(`${joined.seconds.toFixed(0)} s of audio streamed in ${seconds.toFixed(1)} s; ${degraded.length} of ${result.finals.length} finals degraded`);
     assert.equal(result.closeCode, 1000);
+    assert.ok(degraded.length > 0, 'a queue formed and finals were degraded');
+    for (const f of degraded) assert.ok(f.decoding && f.decoding.audio_ctx < 1500, `a degraded final says how it was decoded: ${JSON.stringify(f.decoding)}`);
     const ids = result.finals.map((f) => f.segment_id);
     assert.deepEqual(ids, [...ids].sort((a, b) => a - b), 'finals arrive in segment order');
     for (let i = 1; i < result.finals.length; i++) assert.ok(result.finals[i].start >= result.finals[i - 1].end - 1e-6, 'segments do not overlap');
+    // Each clip's words land in its own place: no final carries another segment's text.
+    const perClip = wordsPerUtterance(joined, result);
+    heClips.forEach((clip, i) => {
+      const streamed = wordErrorRate(clip.reference ?? '', perClip[i]).wer;
+      const alone = wordErrorRate(clip.reference ?? '', offline.get(clip.name) ?? '').wer;
+      assert.ok(streamed <= alone + 0.25, `${clip.name}: its own words (WER ${streamed.toFixed(2)} vs offline ${alone.toFixed(2)}): "${perClip[i]}"`);
+    });
     const reference = heClips.map((c) => c.reference).join(' ');
     const streamed = wordErrorRate(reference, finalText(result)).wer;
     const baseline = corpusWer(heClips.map((c) => ({ reference: c.reference ?? '', hypothesis: offline.get(c.name) ?? '' }))).wer;
     t.diagnostic(`WER streamed ${streamed.toFixed(3)}, offline per clip ${baseline.toFixed(3)}`);
-    assert.ok(streamed <= baseline + 0.03, `joined-stream WER ${streamed.toFixed(3)} within 0.03 of offline ${baseline.toFixed(3)}`);
+    // Degraded decoding costs some accuracy by design (README "Decoding choices"): the bound of the
+    // 4-speaker target, offline + 0.06.
+    assert.ok(streamed <= baseline + 0.06, `joined-stream WER ${streamed.toFixed(3)} within 0.06 of offline ${baseline.toFixed(3)}`);
     // The server throttles to its real-time factor (4×) after a 10 s burst: it cannot have been much faster.
     assert.ok(seconds >= (joined.seconds - 10) / 4 - 1, 'pacing limit held');
   });
 
-  test('125 s of continuous speech: segments <= 10 s, nothing lost or doubled at the cuts', async (t) => {
+  test('125 s of continuous speech: segments <= 10 s, mostly ended at breaths, nothing lost or doubled at the cuts', async (t) => {
     const long = assetPath('audio', 'he', 'long', 'asimov.wav');
     if (!haveAssets(t, REAL_MODEL, long)) return;
     const { pcm } = await decodeAudioFile(long);
@@ -120,7 +188,7 @@ describe('streaming over /v1/stream with the real base model', () => {
     for (const f of result.finals) assert.ok(f.end - f.start <= 10 + 1e-6, `segment ${f.segment_id} is ${(f.end - f.start).toFixed(2)} s`);
     const cuts = result.finals.filter((f) => f.reason === 'max_length');
     t.diagnostic(`${result.finals.length} segments, ${cuts.length} cut at the 10 s cap`);
-    assert.ok(cuts.length > 0, 'continuous speech reaches the cap at least once');
+    assert.ok(cuts.length <= result.finals.length / 4, 'most segments end at a breath, not at the cap');
     const streamedWords = normalizeText(finalText(result)).split(' ').filter(Boolean);
     const offlineWords = normalizeText(offlineText).split(' ').filter(Boolean);
     t.diagnostic(`words: streamed ${streamedWords.length}, offline ${offlineWords.length}`);

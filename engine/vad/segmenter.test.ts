@@ -11,7 +11,12 @@ const F = FRAME_SAMPLES;
 
 /** Small round numbers: 3-frame min speech, 10-frame endpoint, 5-frame pre-roll, 3-frame tail,
  * 100-frame cap, 20-frame cut search. */
-const SMALL: Partial<SegmenterOptions> = { minSpeechMs: 96, endpointMs: 320, preRollMs: 160, tailPadMs: 96, maxSegmentS: 3.2, cutSearchS: 0.64 };
+const SMALL: Partial<SegmenterOptions> = { minSpeechMs: 96, endpointMs: 320, preRollMs: 160, tailPadMs: 96, maxSegmentS: 3.2, cutSearchS: 0.64, ...fixedEndpoint(320) };
+
+/** The endpoint never shrinks and no early cut: the rules of start, end and cap on their own. */
+function fixedEndpoint(ms: number): Partial<SegmenterOptions> {
+  return { minEndpointMs: ms, earlyCutS: 1000 };
+}
 
 type End = Extract<SegmenterEvent, { type: 'segment_end' }>;
 type Start = Extract<SegmenterEvent, { type: 'speech_start' }>;
@@ -343,6 +348,7 @@ describe('Segmenter: nothing lost, nothing doubled', () => {
     ['defaults', {}],
     ['small cap, many cuts', SMALL],
     ['long pre-roll and tail, short endpoint', { preRollMs: 640, tailPadMs: 200, endpointMs: 200, maxSegmentS: 2, cutSearchS: 0.5 }],
+    ['shrinking endpoint and early cuts on a small scale', { endpointMs: 480, minEndpointMs: 128, shrinkStartS: 0.5, shrinkEndS: 1.5, earlyCutS: 2, earlyCutPauseMs: 64, tailPadMs: 96, maxSegmentS: 3.2, cutSearchS: 0.64 }],
   ];
   for (const [name, options] of configurations) {
     test(`${name}: segments are exact, disjoint, capped, and together hold every sample of speech`, () => {
@@ -399,6 +405,63 @@ describe('Segmenter: nothing lost, nothing doubled', () => {
   }
 });
 
+describe('Segmenter: the endpoint shrinks as the segment grows', () => {
+  // endpointMs 480 (15 frames) up to 1 s of segment, falling to 160 ms (5 frames) at 3 s; from 5 s a
+  // 96 ms pause (3 frames) ends it. No pre-roll, so segment length = frames of speech so far.
+  const SHRINK: Partial<SegmenterOptions> = { minSpeechMs: 96, preRollMs: 0, tailPadMs: 64, endpointMs: 480, minEndpointMs: 160, shrinkStartS: 1, shrinkEndS: 3, earlyCutS: 5, earlyCutPauseMs: 96, maxSegmentS: 10, cutSearchS: 2 };
+  const SECOND = 31.25; // frames
+
+  /** Frames of quiet, after `speechS` of speech, that end the segment (Infinity: 40 did not). */
+  function pauseThatEnds(speechS: number): number {
+    const d = new Driver(SHRINK);
+    d.run(0.9, Math.round(speechS * SECOND));
+    for (let quiet = 1; quiet <= 40; quiet++) if (d.push(0.05).some((e) => e.type === 'segment_end')) return quiet;
+    return Infinity;
+  }
+
+  test('short segments end at endpointMs; from shrinkEndS at minEndpointMs; in between, linearly less', () => {
+    assert.equal(pauseThatEnds(0.5), 15);
+    assert.equal(pauseThatEnds(1), 15);
+    assert.equal(pauseThatEnds(2), 10, 'half way: between 15 and 5 frames');
+    assert.equal(pauseThatEnds(3), 5);
+    assert.equal(pauseThatEnds(4.5), 5);
+  });
+
+  test('from earlyCutS on, a short breath ends the segment: with reason silence, long before the cap', () => {
+    assert.equal(pauseThatEnds(5.2), 3);
+    const d = new Driver(SHRINK);
+    d.run(0.9, Math.round(6 * SECOND));
+    const [end] = d.run(0.05, 3).filter((e): e is End => e.type === 'segment_end');
+    assert.ok(end, 'a 96 ms breath after 6 s of speech ends the segment');
+    assert.equal(end.reason, 'silence');
+    assert.equal(end.speechEndSample, Math.round(6 * SECOND) * F, 'speech ended where the breath began');
+    assertExactAudio(end);
+  });
+
+  test('a pause is judged by the length where it began; a frame of speech inside it starts a new pause', () => {
+    const d = new Driver(SHRINK);
+    d.run(0.9, Math.round(2.9 * SECOND)); // just under shrinkEndS: this pause needs 5–6 frames
+    const events = d.run(0.05, 4);
+    assert.ok(!events.some((e) => e.type === 'segment_end'), '4 quiet frames do not end a 2.9 s segment');
+    d.push(0.9); // speech again: the segment is now over 3 s, its next pause needs 5 frames
+    assert.equal(d.run(0.05, 4).filter((e) => e.type === 'segment_end').length, 0);
+    assert.equal(d.run(0.05, 1).filter((e) => e.type === 'segment_end').length, 1);
+  });
+
+  test('a breath shorter than the shrunk endpoint does not end speech: words around it stay in one segment', () => {
+    const d = new Driver(SHRINK);
+    d.run(0.9, Math.round(4 * SECOND));
+    d.run(0.05, 4); // 128 ms: a closure inside a word or a short breath
+    d.run(0.9, Math.round(0.5 * SECOND));
+    assert.equal(d.ends().length, 0);
+  });
+
+  test('defaults: 500 ms for a fresh segment, 200 ms once it holds 5 s, 96 ms from 7 s', () => {
+    const o = DEFAULT_SEGMENTER_OPTIONS;
+    assert.deepEqual([o.endpointMs, o.minEndpointMs, o.shrinkStartS, o.shrinkEndS, o.earlyCutS, o.earlyCutPauseMs], [500, 200, 2, 5, 7, 96]);
+  });
+});
+
 describe('Segmenter: options', () => {
   test('inconsistent options are invalid_config with the reason', () => {
     const bad: [Partial<SegmenterOptions>, RegExp][] = [
@@ -414,58 +477,61 @@ describe('Segmenter: options', () => {
 });
 
 describe('Segmenter with the real VAD', () => {
-  test('asimov.wav (125 s of continuous speech): segments ≤ 10 s, cut in the quietest frames, covering the speech', async (t) => {
+  test('asimov.wav (125 s of continuous speech): segments ≤ 10 s, exact and covering the speech; by default they end at breaths, and cap cuts fall in the quietest frames', async (t) => {
     const file = assetPath('audio', 'he', 'long', 'asimov.wav');
     if (!haveAssets(t, file)) return;
     const { pcm } = await decodeAudioFile(file);
     const vad = await SileroVad.load();
     const stream = vad.createStream();
-    const segmenter = new Segmenter();
+    const frames = new FrameChunker().push(pcm);
     const probabilities: number[] = [];
-    const ends: End[] = [];
-    for (const frame of new FrameChunker().push(pcm)) {
-      const p = await stream.process(frame);
-      probabilities.push(p);
-      for (const e of segmenter.push(frame, p)) if (e.type === 'segment_end') ends.push(e);
-    }
-    for (const e of segmenter.end()) if (e.type === 'segment_end') ends.push(e);
+    for (const frame of frames) probabilities.push(await stream.process(frame));
     await vad.close();
 
+    const segment = (options: Partial<SegmenterOptions>) => {
+      const segmenter = new Segmenter(options);
+      const ends: End[] = [];
+      frames.forEach((frame, i) => {
+        for (const e of segmenter.push(frame, probabilities[i])) if (e.type === 'segment_end') ends.push(e);
+      });
+      for (const e of segmenter.end()) if (e.type === 'segment_end') ends.push(e);
+      return ends;
+    };
+    // The defaults, and a fixed 500 ms endpoint (the old rule), which makes this narration reach the cap.
+    const defaults = segment({});
+    const fixed = segment(fixedEndpoint(500));
+
+    for (const ends of [defaults, fixed]) {
+      for (const [i, e] of ends.entries()) {
+        assert.ok(e.audio.length <= 10 * 16_000, `segment ${e.segmentId} lasts ${e.audio.length / 16_000} s`);
+        assert.deepEqual(e.audio, pcm.subarray(e.startSample, e.endSample), `segment ${e.segmentId} is exactly its span of the input`);
+        if (i > 0) assert.ok(e.startSample >= ends[i - 1].endSample, 'segments do not overlap');
+      }
+      // Coverage: every frame the VAD calls speech (in runs long enough to start speech) is in a segment.
+      const inSegment = (frame: number) => ends.some((e) => e.startSample <= frame * F && (frame + 1) * F <= e.endSample);
+      let run = 0;
+      probabilities.forEach((p, k) => {
+        run = p >= 0.5 ? run + 1 : 0;
+        if (run >= 3) assert.ok(inSegment(k), `speech frame ${k} (${((k * F) / 16_000).toFixed(2)} s) is in no segment`);
+      });
+    }
+    const describeEnds = (ends: End[]) => ends.map((e) => `${((e.endSample - e.startSample) / 16_000).toFixed(1)}${e.reason === 'max_length' ? '!' : ''}`).join(' ');
+    t.diagnostic(`defaults: ${defaults.length} segments (s; ! = cut at the cap): ${describeEnds(defaults)}`);
+    t.diagnostic(`fixed 500 ms endpoint: ${fixed.length} segments: ${describeEnds(fixed)}`);
+    assert.equal(defaults.filter((e) => e.reason === 'max_length').length, 0, 'by default every segment ends at a pause');
+
+    const cuts = fixed.filter((e) => e.reason === 'max_length');
+    assert.ok(cuts.length > 0, 'with a fixed endpoint, continuous speech reaches the cap');
     const maxFrames = Math.floor((DEFAULT_SEGMENTER_OPTIONS.maxSegmentS * 1000) / 32);
     const searchFrames = Math.ceil((DEFAULT_SEGMENTER_OPTIONS.cutSearchS * 1000) / 32);
-    const cuts = ends.filter((e) => e.reason === 'max_length');
-    assert.ok(cuts.length > 0, 'continuous speech reaches the cap');
-
-    for (const [i, e] of ends.entries()) {
-      assert.ok(e.audio.length <= 10 * 16_000, `segment ${e.segmentId} lasts ${e.audio.length / 16_000} s`);
-      assert.deepEqual(e.audio, pcm.subarray(e.startSample, e.endSample), `segment ${e.segmentId} is exactly its span of the input`);
-      if (i > 0) assert.ok(e.startSample >= ends[i - 1].endSample, 'segments do not overlap');
-    }
-
     for (const cut of cuts) {
       const cutFrame = cut.endSample / F - 1;
       const windowStart = cut.startSample / F + maxFrames - searchFrames;
       const window = probabilities.slice(windowStart, windowStart + searchFrames);
       const mean = window.reduce((a, b) => a + b, 0) / window.length;
       const p = probabilities[cutFrame];
-      t.diagnostic(
-        `cut at ${(cut.endSample / 16_000).toFixed(2)} s: p=${p.toFixed(3)} (window ${(windowStart * F / 16_000).toFixed(2)}–${((windowStart + searchFrames) * F / 16_000).toFixed(2)} s, mean ${mean.toFixed(2)}); ` +
-          `around it: ${probabilities.slice(cutFrame - 3, cutFrame + 4).map((v) => v.toFixed(2)).join(' ')}`,
-      );
       assert.equal(p, Math.min(...window), 'the cut follows the quietest frame of its window');
       assert.ok(p < 0.5 && p < mean - 0.3, `the cut frame (p=${p}) is not quiet relative to its window (mean ${mean})`);
     }
-
-    // Coverage: every frame the VAD calls speech (in runs long enough to start speech) is in a segment.
-    const inSegment = (frame: number) => ends.some((e) => e.startSample <= frame * F && (frame + 1) * F <= e.endSample);
-    let run = 0;
-    let speechFrames = 0;
-    probabilities.forEach((p, k) => {
-      run = p >= 0.5 ? run + 1 : 0;
-      if (run >= 3) speechFrames++;
-      if (run >= 3) assert.ok(inSegment(k), `speech frame ${k} (${((k * F) / 16_000).toFixed(2)} s) is in no segment`);
-    });
-    const segmentSeconds = ends.reduce((n, e) => n + e.audio.length, 0) / 16_000;
-    t.diagnostic(`${ends.length} segments (${cuts.length} max-length cuts), ${segmentSeconds.toFixed(1)} s of audio for ${((speechFrames * F) / 16_000).toFixed(1)} s of speech frames in ${(pcm.length / 16_000).toFixed(1)} s`);
   });
 });

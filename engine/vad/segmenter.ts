@@ -7,9 +7,15 @@
  * - Speech starts after `minSpeechMs` of consecutive frames with probability ≥ startThreshold. The
  *   wait only delays the `speech_start` event, never the audio: the qualifying frames and up to
  *   `preRollMs` before them are in the segment. It rejects clicks and single-frame blips.
- * - Speech ends `endpointMs` after the first frame below endThreshold, unless a frame at or above
+ * - Speech ends an endpoint after the first frame below endThreshold, unless a frame at or above
  *   startThreshold comes first (frames in between neither end nor resume speech: hysteresis, as in
  *   Silero's own get_speech_timestamps). `speechEndSample` is that first quiet frame.
+ * - The endpoint shrinks as the segment grows, because people who talk on (a lecture, a broadcast)
+ *   breathe for 0.1–0.4 s between sentences and rarely pause for the full endpoint: it is `endpointMs`
+ *   while the segment (up to the pause) is shorter than `shrinkStartS`, falls linearly to
+ *   `minEndpointMs` at `shrinkEndS`, and from `earlyCutS` on any pause of `earlyCutPauseMs` ends the
+ *   segment, so a long one ends at a breath before the cap instead of being cut at it. Each pause is
+ *   judged by the segment's length where it began, so the rule never depends on how long it lasts.
  * - A segment's audio is pre-roll + speech + `tailPadMs` of the silence after it. The rest of the
  *   silence is kept only as the next segment's pre-roll.
  * - No segment is longer than `maxSegmentS`. When an open segment reaches the cap it is cut after the
@@ -35,8 +41,17 @@ export interface SegmenterOptions {
   endThreshold: number;
   /** Consecutive speech frames needed to start a segment. */
   minSpeechMs: number;
-  /** Silence that ends a segment. */
+  /** Silence that ends a short segment (up to shrinkStartS). */
   endpointMs: number;
+  /** Silence that ends a segment of shrinkEndS or more (at most endpointMs: the smaller wins). */
+  minEndpointMs: number;
+  /** Segment length (s, up to the pause) from which the endpoint starts to shrink... */
+  shrinkStartS: number;
+  /** ...reaching minEndpointMs here. */
+  shrinkEndS: number;
+  /** Segment length (s) from which a pause of earlyCutPauseMs ends it: a breath near the cap. */
+  earlyCutS: number;
+  earlyCutPauseMs: number;
   /** Audio kept before the speech start, so the first phoneme is not clipped. */
   preRollMs: number;
   /** Silence kept after the speech end, so the last word is not clipped. At most endpointMs. */
@@ -48,8 +63,9 @@ export interface SegmenterOptions {
 }
 
 /**
- * Durations are whole 32 ms frames (ms are rounded up to frames, maxSegmentS down). The server's
- * endpoint default (config `endpointMs`) is chosen by measurement, see README "Segmentation".
+ * Durations are whole 32 ms frames (ms are rounded up to frames, maxSegmentS down). The endpoint
+ * values are the server's defaults, chosen by measurement on continuous and paused Hebrew
+ * (`node --import tsx bench/segmentation.ts`, bench/RESULTS.md "Segmentation").
  * preRollMs 512 rather than 320: on the joined Hebrew test stream Whisper dropped first words of
  * tightly cut segments, and the longer lead-in took the streamed WER from 0.324 to 0.265.
  */
@@ -57,7 +73,12 @@ export const DEFAULT_SEGMENTER_OPTIONS: Readonly<SegmenterOptions> = Object.free
   startThreshold: 0.5,
   endThreshold: 0.35,
   minSpeechMs: 96,
-  endpointMs: 600,
+  endpointMs: 500,
+  minEndpointMs: 200,
+  shrinkStartS: 2,
+  shrinkEndS: 5,
+  earlyCutS: 7,
+  earlyCutPauseMs: 96,
   preRollMs: 512,
   tailPadMs: 160,
   maxSegmentS: 10,
@@ -117,6 +138,11 @@ export class Segmenter {
   private readonly endThreshold: number;
   private readonly minSpeechFrames: number;
   private readonly endpointFrames: number;
+  private readonly minEndpointFrames: number;
+  private readonly shrinkStartFrames: number;
+  private readonly shrinkEndFrames: number;
+  private readonly earlyCutFrames: number;
+  private readonly earlyCutPauseFrames: number;
   private readonly preRollFrames: number;
   private readonly tailFrames: number;
   private readonly maxFrames: number;
@@ -141,6 +167,11 @@ export class Segmenter {
     this.endThreshold = o.endThreshold;
     this.minSpeechFrames = Math.max(1, frames(o.minSpeechMs));
     this.endpointFrames = Math.max(1, frames(o.endpointMs));
+    this.minEndpointFrames = Math.max(1, Math.min(this.endpointFrames, frames(o.minEndpointMs)));
+    this.shrinkStartFrames = frames(o.shrinkStartS * 1000);
+    this.shrinkEndFrames = Math.max(this.shrinkStartFrames, frames(o.shrinkEndS * 1000));
+    this.earlyCutFrames = frames(o.earlyCutS * 1000);
+    this.earlyCutPauseFrames = Math.max(1, Math.min(this.minEndpointFrames, frames(o.earlyCutPauseMs)));
     this.preRollFrames = frames(o.preRollMs);
     this.tailFrames = frames(o.tailPadMs);
     this.maxFrames = Math.floor((o.maxSegmentS * 1000) / FRAME_MS + 1e-9);
@@ -231,11 +262,21 @@ export class Segmenter {
     if (probability >= this.startThreshold) segment.quietSince = null;
     else if (probability < this.endThreshold && segment.quietSince === null) segment.quietSince = frameStart;
 
-    if (segment.quietSince !== null && this.samplesSeen - segment.quietSince >= this.endpointFrames * FRAME_SAMPLES) {
+    if (segment.quietSince !== null && this.samplesSeen - segment.quietSince >= this.endpointFramesAt(segment.quietSince - segment.startSample) * FRAME_SAMPLES) {
       return [this.finish(segment, 'silence')];
     }
     if (segment.probabilities.length >= this.maxFrames) return this.cut(segment);
     return [];
+  }
+
+  /** The pause (frames) that ends a segment holding `samples` of audio before the pause: see the header. */
+  private endpointFramesAt(samples: number): number {
+    const length = samples / FRAME_SAMPLES;
+    if (length >= this.earlyCutFrames) return this.earlyCutPauseFrames;
+    if (length <= this.shrinkStartFrames) return this.endpointFrames;
+    if (length >= this.shrinkEndFrames) return this.minEndpointFrames;
+    const progress = (length - this.shrinkStartFrames) / (this.shrinkEndFrames - this.shrinkStartFrames);
+    return Math.round(this.endpointFrames - progress * (this.endpointFrames - this.minEndpointFrames));
   }
 
   /**

@@ -19,6 +19,12 @@ export function audioCtxFor(samples: number): number {
   return Math.min(FULL_AUDIO_CTX, Math.ceil(frames / 64) * 64);
 }
 
+/** The encoder window (frames) a request for `samples` of audio decodes with, given TranscribeOptions.audioCtx. */
+export function encoderFrames(samples: number, audioCtx: TranscribeOptions['audioCtx']): number {
+  if (audioCtx === undefined) return FULL_AUDIO_CTX;
+  return audioCtx === 'auto' ? audioCtxFor(samples) : Math.max(audioCtx, audioCtxFor(samples));
+}
+
 export async function checkHealth(baseUrl: string, timeoutMs = 1000): Promise<boolean> {
   try {
     const res = await fetch(new URL('/health', baseUrl), { signal: AbortSignal.timeout(timeoutMs) });
@@ -42,8 +48,7 @@ export function inferenceFields(samples: number, options: TranscribeOptions): Re
     split_on_word: 'true',
   };
   if (options.beamSize && options.beamSize > 1) fields.beam_size = String(options.beamSize);
-  if (options.audioCtx === 'auto') fields.audio_ctx = String(audioCtxFor(samples));
-  else if (typeof options.audioCtx === 'number') fields.audio_ctx = String(Math.max(options.audioCtx, audioCtxFor(samples)));
+  if (options.audioCtx !== undefined) fields.audio_ctx = String(encoderFrames(samples, options.audioCtx));
   if (options.prompt) fields.prompt = options.prompt;
   return fields;
 }

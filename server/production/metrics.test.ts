@@ -66,6 +66,8 @@ describe('/metrics', () => {
     assert.equal(value(text, 'kol_partials_sent_total'), partials);
     assert.equal(value(text, 'kol_finals_total{outcome="text"}'), finals.length);
     assert.equal(value(text, 'kol_final_latency_seconds_count'), finals.length);
+    assert.equal(value(text, 'kol_finals_degraded_total'), result.finals.filter((f) => f.decoding?.degraded).length, 'degraded finals, as the finals say');
+    assert.equal(value(text, 'kol_finals_retried_total'), result.finals.filter((f) => f.decoding?.retried).length);
     const latencySum = finals.reduce((s, f) => s + f.latency_ms / 1000, 0);
     assert.ok(Math.abs(value(text, 'kol_final_latency_seconds_sum') - latencySum) < 0.01, 'the latency histogram holds the finals\' latency_ms');
     assert.ok(value(text, 'kol_inference_seconds_count{pool="final"}') >= finals.length);
