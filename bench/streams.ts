@@ -21,9 +21,10 @@ export const ASIMOV_WAV = assetPath('audio', 'he', 'long', 'asimov.wav');
 
 export type StreamShape = 'continuous' | 'paused' | 'asimov';
 export const STREAM_SHAPES: readonly StreamShape[] = ['continuous', 'paused', 'asimov'];
+const gapList = (gaps: number[]) => gaps.map((g) => (Number.isInteger(g * 10) ? g.toFixed(1) : String(g))).join('/');
 export const SHAPE_AUDIO: Record<StreamShape, string> = {
-  continuous: `Hebrew clips joined with breaths of ${CONTINUOUS_GAPS_S.join('/')} s`,
-  paused: `Hebrew clips joined with pauses of ${PAUSED_GAPS_S.join('/')} s`,
+  continuous: `Hebrew clips joined with breaths of ${gapList(CONTINUOUS_GAPS_S)} s`,
+  paused: `Hebrew clips joined with pauses of ${gapList(PAUSED_GAPS_S)} s`,
   asimov: 'asimov.wav, continuous narration without a transcript',
 };
 
