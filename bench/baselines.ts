@@ -5,8 +5,12 @@
  *   whisper-server as they fill, at real-time pace; no VAD, no partials.
  */
 import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
-import { corpusWer } from '../engine/wer.js';
+import wavefile from 'wavefile';
+import { WHISPER_SAMPLE_RATE } from '../engine/whisper/types.js';
+import { corpusWer, type TranscriptPair } from '../engine/wer.js';
 import { createLocalWorkers } from '../engine/whisper/local-workers.js';
 import { WorkerPool } from '../engine/whisper/pool.js';
 import { REPO_ROOT } from '../engine/paths.js';
@@ -20,6 +24,8 @@ export interface OfflineResult {
   clips: number;
   audioSeconds: number;
   wer: number;
+  /** Each file's reference and transcript, in the order given. */
+  perClip: TranscriptPair[];
   /** Inference time per clip (ms): the floor under any final of that clip. */
   inference: LatencyResult['eosToFinal'];
   /** Inference seconds per audio second (real-time factor of the compute alone). */
@@ -54,6 +60,7 @@ export async function runOffline(clips: Clip[], options: { model: string; thread
     clips: clips.length,
     audioSeconds,
     wer: corpusWer(pairs).wer,
+    perClip: pairs,
     inference: dist(rows.map((r) => r.inferenceMs)),
     rtf: rows.reduce((sum, r) => sum + r.inferenceMs, 0) / 1000 / audioSeconds,
     cpuSecondsPerAudioSecond: (window.rootCpuS + window.childCpuS) / audioSeconds,
@@ -63,6 +70,32 @@ export async function runOffline(clips: Clip[], options: { model: string; thread
     loadAfter: loadNow(),
     foreignCores: window.foreignCores,
   };
+}
+
+/**
+ * `kol transcribe` on joined bench streams, each as one whole file: the offline WER of exactly the
+ * audio that was streamed (the same 16-bit samples, written to temporary WAVs).
+ */
+export async function runOfflineJoined(streams: BenchStream[], label: string, options: { model: string; threads: number; gpu?: boolean }): Promise<OfflineResult> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kol-bench-joined-'));
+  try {
+    const files = streams.map((stream, i) => {
+      const wav = new wavefile.WaveFile();
+      wav.fromScratch(1, WHISPER_SAMPLE_RATE, '16', stream.pcm16);
+      const file = path.join(dir, `${label}-${i}.wav`);
+      fs.writeFileSync(file, wav.toBuffer());
+      return { name: `${label}-${i}`, wav: file, reference: stream.utterances.map((u) => u.reference).join(' ') };
+    });
+    return await runOffline(files, options);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** Offline WER over the first `n` files of an offline run (all of them where it has fewer). */
+export function offlineWerOf(offline: OfflineResult, n: number): { wer: number; files: number } {
+  const pairs = offline.perClip.slice(0, n);
+  return { wer: corpusWer(pairs).wer, files: pairs.length };
 }
 
 export interface NaiveOptions {

@@ -8,7 +8,9 @@ import { spawnHelper, type Helper } from './lib/child.js';
 import { sampleUsage } from './lib/proc.js';
 import { dist, EMPTY, loadNow, usageFields, werOf, type LatencyResult } from './lib/result.js';
 import type { ServerProcMessage, ServerProcStats } from './server-proc.js';
-import { runStaggered, type BenchStream } from './streams.js';
+import type { Clip } from '../test/helpers/assets.js';
+import { shapeStats } from './shapes.js';
+import { joinClips, runStaggered, runStream, type BenchStream, type StreamShape } from './streams.js';
 
 export interface OurServer {
   helper: Helper<ServerProcMessage>;
@@ -28,6 +30,11 @@ export async function startOurServer(config: Partial<ServerConfig>): Promise<Our
   return { helper, url: first.url, pid: first.pid, workers: first.workers, close: () => helper.close() };
 }
 
+/** A fresh worker's first requests are slower: one clip through the server, not measured. */
+export async function warmUp(server: OurServer, clip: Clip): Promise<void> {
+  await runStream(`${server.url}/v1/stream`, await joinClips([clip], [0.8]));
+}
+
 let statsId = 0;
 export async function serverStats(server: OurServer): Promise<ServerProcStats> {
   const id = ++statsId;
@@ -39,6 +46,8 @@ export async function serverStats(server: OurServer): Promise<ServerProcStats> {
 export interface OursOptions {
   system?: string;
   variant: string;
+  /** The shape of speech the streams hold (kol's own runs). */
+  shape?: StreamShape;
   /** ms between the starts of consecutive clients, so that N clients do not speak in lockstep. */
   staggerMs?: number;
   /** Extra query parameters of /v1/stream (e.g. partials=false). */
@@ -87,5 +96,7 @@ export async function measureOurs(server: OurServer, streams: BenchStream[], opt
     loadAfter: loadNow(),
     gpu,
     notes: [],
+    shape: options.shape,
+    speech: shapeStats(streams, runs),
   };
 }

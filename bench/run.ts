@@ -5,11 +5,13 @@
  * switched off. Writes a markdown report and SVG plots under bench/results/, raw JSON under
  * bench/results/raw/ (gitignored), and prints the report.
  *
- *   npm run bench -- --quick          reduced sweep, under 5 minutes on 2 cores
- *   npm run bench                     the full run (about 40 minutes on 2 cores)
+ *   npm run bench -- --quick          reduced sweep, about 5–6 minutes on 2 cores
+ *   npm run bench                     the full run (about 40–50 minutes on 2 cores)
  *   npm run bench -- --gpu            on a CUDA machine: random-weight large-v3-turbo, nvidia-smi sampling
- * Options: --streams 1,2,4 (concurrency sweep), --workers N, --threads N, --model PATH,
- *   --skip kol,sweeps,offline,naive,peers,capacity, --out DIR; --render RAW.json re-renders an earlier run's report.
+ * Options: --streams 1,2,4 (concurrency sweep), --workers N, --threads N, --model PATH, --clips N (first N clips),
+ *   --skip kol,continuous,asimov,sweeps,offline,naive,peers,capacity, --out DIR; --render RAW.json re-renders an earlier run's report.
+ * Shapes of speech: the continuous stream (clips joined by breaths) and, in the full run, asimov.wav, at 1 and
+ * 4 speakers, next to the paused stream of the sweep (bench/streams.ts, bench/shapes.ts).
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -17,16 +19,17 @@ import { log as engineLog } from '../engine/log.js';
 import { REPO_ROOT } from '../engine/paths.js';
 import { defaultThreads } from '../engine/whisper/local-workers.js';
 import { clips as sharedClips, REAL_MODEL, type Clip } from '../test/helpers/assets.js';
-import { runNaive, runOffline, type OfflineResult } from './baselines.js';
+import { offlineWerOf, runNaive, runOffline, runOfflineJoined, type OfflineResult } from './baselines.js';
 import { probeCapacity, profileGateway, type CapacityResult, type ProfileResult } from './capacity/probe.js';
-import { measureOurs, startOurServer, type OurServer } from './latency.js';
+import { measureOurs, startOurServer, warmUp, type OurServer } from './latency.js';
 import { decodeBudget, ensureRandomTurbo, gpuSampler, hasNvidiaSmi, type DecodeBudgetRow } from './lib/gpu.js';
 import { load1, machineInfo, type MachineInfo } from './lib/machine.js';
 import type { LatencyResult } from './lib/result.js';
 import { fixed, mdTable, ratio, s } from './lib/stats.js';
 import { cdfChart, lineChart, type Series } from './lib/svg.js';
 import { measureWhisperLive, startWhisperLive, whisperLiveInstalled } from './peers/whisperlive.js';
-import { joinClips, rotatedBenchStreams, runStream, type BenchStream } from './streams.js';
+import { shapeRowOf, shapeTable, type ShapeRow } from './shapes.js';
+import { SHAPE_AUDIO, shapeStreams, type StreamShape } from './streams.js';
 
 export interface BenchOptions {
   quick: boolean;
@@ -36,6 +39,8 @@ export interface BenchOptions {
   /** Threads per whisper worker; 0 = the product default (all cores, at most 8, per worker). */
   threads: number;
   model: string;
+  /** Only the first N clips of the set (0: all): short checks. */
+  clips: number;
   skip: Set<string>;
   out: string;
   argv: string[];
@@ -50,6 +55,10 @@ export interface BenchReport {
   clips: string[];
   startedLoad: string;
   offline: OfflineResult | null;
+  /** `kol transcribe` on the joined continuous and paused files, each as a whole. */
+  offlineJoined: Partial<Record<StreamShape, OfflineResult>>;
+  /** kol on the continuous stream and asimov.wav, at 1 and 4 speakers (the paused stream is the sweep's). */
+  shapes: LatencyResult[];
   sweep: LatencyResult[];
   variants: LatencyResult[];
   naive: LatencyResult[];
@@ -79,6 +88,7 @@ export function parseArgs(argv: string[]): BenchOptions {
     workers: Number(value('workers') ?? 2),
     threads: Number(value('threads') ?? 0),
     model: value('model') ?? '',
+    clips: Number(value('clips') ?? 0),
     skip: new Set((value('skip') ?? '').split(',').filter(Boolean)),
     out: path.resolve(value('out') ?? path.join(REPO_ROOT, 'bench', 'results')),
     argv,
@@ -88,11 +98,15 @@ export function parseArgs(argv: string[]): BenchOptions {
 const log = (line: string) => process.stderr.write(`bench [${new Date().toISOString().slice(11, 19)} load ${load1()}] ${line}\n`);
 
 /** The clips of the streams: all 12 Hebrew clips, or (quick) five of them, about 22 s of speech. */
-function benchClips(quick: boolean): Clip[] {
+function benchClips(quick: boolean, limit: number): Clip[] {
   const all = sharedClips('he');
   if (all.length === 0) throw new Error('No shared Hebrew clips: set KOL_ASSETS or put ../shared/assets beside the repository.');
-  return quick ? all.filter((c) => ['Aharon_Fogel_0002', 'Hashlama112_0024', 'Lod_0053', 'Meat_0089', 'Robo_Shaul_1_0017'].includes(c.name)) : all;
+  const set = quick ? all.filter((c) => ['Aharon_Fogel_0002', 'Hashlama112_0024', 'Lod_0053', 'Meat_0089', 'Robo_Shaul_1_0017'].includes(c.name)) : all;
+  return limit > 0 ? set.slice(0, limit) : set;
 }
+
+/** The shapes of speech are compared at these numbers of concurrent speakers (of those swept). */
+const SHAPE_SPEAKERS = [1, 4];
 
 export async function runBench(options: BenchOptions): Promise<BenchReport> {
   const started = performance.now();
@@ -102,9 +116,13 @@ export async function runBench(options: BenchOptions): Promise<BenchReport> {
   const model = options.model || (options.gpu ? ensureRandomTurbo() : REAL_MODEL);
   const randomWeights = model.includes('random');
   if (randomWeights) notes.push('Random-weight model: the text is nonsense, so WER is not meaningful; timings are those of the real model shape.');
-  const set = benchClips(options.quick);
+  const set = benchClips(options.quick, options.clips);
   const maxC = Math.max(...options.concurrency, 4);
-  const streams = await rotatedBenchStreams(set, maxC);
+  const streams = await shapeStreams('paused', maxC, { clips: set });
+  const speakers = SHAPE_SPEAKERS.filter((n) => options.concurrency.includes(n));
+  // Continuous speech first: it is what captioning users meet. asimov.wav (125 s) in the full run only.
+  const extraShapes = speakers.length === 0 ? [] : (['continuous', ...(options.quick ? [] : ['asimov'])] as StreamShape[]).filter((x) => !options.skip.has(x));
+  const shapeSets = new Map(await Promise.all(extraShapes.map(async (x) => [x, await shapeStreams(x, Math.max(...speakers), { clips: set })] as const)));
   const gpu = options.gpu ? gpuSampler() : undefined;
   const serverBase = { model, workers: options.workers, threads: options.threads, gpu: options.gpu ? ('on' as const) : ('off' as const), gpuFallback: 'refuse' as const };
   const report: BenchReport = {
@@ -116,6 +134,8 @@ export async function runBench(options: BenchOptions): Promise<BenchReport> {
     clips: set.map((c) => c.name),
     startedLoad: load1(),
     offline: null,
+    offlineJoined: {},
+    shapes: [],
     sweep: [],
     variants: [],
     naive: [],
@@ -142,23 +162,39 @@ export async function runBench(options: BenchOptions): Promise<BenchReport> {
     log('offline: kol transcribe on the whole clips');
     report.offline = await runOffline(set, { model, threads: threadsPerWorker, gpu: options.gpu });
     save();
+    // The same joined files the streams play, each whole: quick transcribes client 0's file only.
+    const files = options.quick ? 1 : Math.min(Math.max(...speakers, 1), set.length);
+    for (const [shape, joined] of [['continuous', shapeSets.get('continuous')], ['paused', streams]] as const) {
+      if (!joined) continue;
+      log(`offline: kol transcribe on ${files} joined ${shape} file(s), each whole`);
+      report.offlineJoined[shape] = await runOfflineJoined(joined.slice(0, files), shape, { model, threads: threadsPerWorker, gpu: options.gpu });
+      save();
+    }
   }
 
-  // 2. kol, concurrency sweep until p95 passes 2 s.
+  // 2. kol: continuous speech (and asimov.wav) at 1 and 4 speakers, then the concurrency sweep on the paused stream until p95 passes 2 s.
   const withServer = async <T>(config: Record<string, unknown>, body: (server: OurServer) => Promise<T>): Promise<T> => {
     const server = await startOurServer({ ...serverBase, ...config });
     try {
-      // Warm-up: a fresh worker's first requests are slower; not measured.
-      await runStream(`${server.url}/v1/stream`, await joinClips(set.slice(0, 1), [0.8]));
+      await warmUp(server, set[0]);
       return await body(server);
     } finally {
       await server.close();
     }
   };
   if (!options.skip.has('kol')) await withServer({}, async (server) => {
+    for (const [shape, shapeSet] of shapeSets) {
+      for (const n of speakers) {
+        log(`kol: ${shape} speech, ${n} concurrent streams`);
+        const r = await measureOurs(server, shapeSet.slice(0, n), { variant: `defaults, ${shape}`, shape, onGpuSample: gpu });
+        report.shapes.push(r);
+        save();
+        log(`kol: ${shape}, ${n} streams: end of speech → final p50 ${s(r.speech?.eosToFinal.p50 ?? NaN)} s, p95 ${s(r.speech?.eosToFinal.p95 ?? NaN)} s, WER ${fixed(r.wer, 3)}`);
+      }
+    }
     for (const n of options.concurrency) {
       log(`kol: ${n} concurrent streams`);
-      const r = await measureOurs(server, streams.slice(0, n), { variant: 'defaults', onGpuSample: gpu });
+      const r = await measureOurs(server, streams.slice(0, n), { variant: 'defaults, paused', shape: 'paused', onGpuSample: gpu });
       report.sweep.push(r);
       save();
       log(`kol: ${n} streams: end of speech → final p50 ${s(r.eosToFinal.p50)} s, p95 ${s(r.eosToFinal.p95)} s, WER ${fixed(r.wer, 3)}`);
@@ -247,6 +283,24 @@ export async function runBench(options: BenchOptions): Promise<BenchReport> {
 
 // ── report
 
+/** Rows of the shapes table: continuous speech first, then the sweep's paused stream, then asimov.wav. */
+export function shapeRows(r: BenchReport): ShapeRow[] {
+  const shapes = r.shapes ?? [];
+  const ordered = [
+    ...shapes.filter((x) => x.shape === 'continuous'),
+    ...r.sweep.filter((x) => SHAPE_SPEAKERS.includes(x.concurrency)),
+    ...shapes.filter((x) => x.shape === 'asimov'),
+  ];
+  return ordered.flatMap((x) => {
+    const offline = x.shape ? r.offlineJoined?.[x.shape] : undefined;
+    const row = shapeRowOf(x, offline ? offlineWerOf(offline, x.concurrency) : null);
+    return row ? [row] : [];
+  });
+}
+
+/** kol's continuous-speech runs, which line up with the sweep and the baselines (asimov has no known end of speech). */
+const continuousRuns = (r: BenchReport) => (r.shapes ?? []).filter((x) => x.shape === 'continuous');
+
 const pct = (x: number) => (Number.isFinite(x) ? `${(x * 100).toFixed(0)} %` : '–');
 
 function latencyRows(results: LatencyResult[]): Array<Array<string | number>> {
@@ -310,7 +364,9 @@ export function renderMarkdown(r: BenchReport): string {
   lines.push(`- date: ${m.date}; took ${r.minutes.toFixed(1)} min`);
   lines.push(`- machine: ${m.cpu}, ${m.cores} cores, ${m.memoryGiB} GiB${m.gpu ? `, GPU ${m.gpu}` : ', no GPU'}; Node ${m.node}; commit ${m.commit}${m.dirty ? ' + uncommitted changes' : ''}`);
   lines.push(`- model: ${r.model}; command: \`${r.command}\``);
-  lines.push(`- audio: ${r.clips.length} Hebrew clips joined with pauses of 0.9/1.4/1.1/2.0 s, ${r.streamSeconds.toFixed(1)} s per stream; client i starts 0.25·i s later with the clips rotated by i`);
+  lines.push(`- audio: ${r.clips.length} Hebrew clips; paused stream (the sweep, the baselines, the peers): ${SHAPE_AUDIO.paused}, ${r.streamSeconds.toFixed(1)} s per stream; client i starts 0.25·i s later with the clips rotated by i`);
+  const extra = (['continuous', 'asimov'] as const).filter((x) => (r.shapes ?? []).some((y) => y.shape === x));
+  if (extra.length > 0) lines.push(`- also at ${SHAPE_SPEAKERS.join(' and ')} speakers: ${extra.map((x) => `${x}: ${SHAPE_AUDIO[x]}`).join('; ')}${extra.includes('asimov') ? ' (client i hears it rotated to a quiet point i/N of the way in)' : ''}`);
   lines.push(`- load average (1 min) at the start: ${r.startedLoad} on ${m.cores} cores. "others' load" below is CPU used by processes outside this bench during each run (in cores): where it is well above 0 the machine was shared and the timings are pessimistic.`);
   for (const note of [...r.notes, ...[...r.sweep, ...r.variants, ...r.naive, ...r.peers].flatMap((x) => x.notes)]) lines.push(`- ${note}`);
   lines.push('');
@@ -318,6 +374,14 @@ export function renderMarkdown(r: BenchReport): string {
   lines.push('## Headline: ratios, ours / baseline (lower is better)');
   lines.push('');
   const headline: Array<Array<string | number>> = [];
+  // Continuous speech first: streamed against offline on the same joined file, and its wait at 1 and 4 speakers.
+  const rows = shapeRows(r);
+  for (const row of rows.filter((x) => x.shape === 'continuous' || (x.shape === 'paused' && x.offline))) {
+    if (row.offline) headline.push([`WER, ${row.shape} speech streamed (${row.speakers} speaker${row.speakers > 1 ? 's' : ''}) / offline, same joined file${row.offline.files > 1 ? 's' : ''}`, `${fixed(row.wer, 3)} / ${fixed(row.offline.wer, 3)}`, ratio(row.wer, row.offline.wer)]);
+  }
+  for (const row of rows.filter((x) => x.shape === 'continuous')) {
+    headline.push([`end of speech → final p50 / p95, continuous speech, ${row.speakers} speaker${row.speakers > 1 ? 's' : ''}`, `${s(row.stats.eosToFinal.p50)} / ${s(row.stats.eosToFinal.p95)} s`, '']);
+  }
   if (one && r.offline) headline.push(['WER, kol streaming (1 stream) / offline whole clips', `${fixed(one.wer, 3)} / ${fixed(r.offline.wer, 3)}`, ratio(one.wer, r.offline.wer)]);
   if (one && naive1) {
     headline.push(['end of speech → final p50, kol / naive 5 s chunks (1 stream)', `${s(one.eosToFinal.p50)} / ${s(naive1.eosToFinal.p50)} s`, ratio(one.eosToFinal.p50, naive1.eosToFinal.p50)]);
@@ -342,6 +406,15 @@ export function renderMarkdown(r: BenchReport): string {
   lines.push(mdTable(['what', 'values', 'ratio'], headline));
   lines.push('');
 
+  if (rows.length > 0) {
+    lines.push(`## Shapes of speech: continuous and paused, ${SHAPE_SPEAKERS.join(' and ')} speakers`);
+    lines.push('');
+    lines.push('Continuous: sentences joined by breaths shorter than the endpoint, what captioning users meet; paused: the sweep\'s stream, a pause after every sentence. Inference, queueing, segment lengths and cut reasons are over every final (server figures); degraded: finals decoded more cheaply because finals queued; partials per s of speech: partials received / seconds of speech sent. Offline: `kol transcribe` (beam 5, full window) on the same joined files, each whole, in this run.');
+    lines.push('');
+    lines.push(shapeTable(rows));
+    lines.push('');
+  }
+
   if (r.offline) {
     const o = r.offline;
     lines.push('## Offline floor (`kol transcribe`, whole clips, beam 5, one worker)');
@@ -357,9 +430,9 @@ export function renderMarkdown(r: BenchReport): string {
 
   lines.push('## Latency and accuracy, same audio, same run');
   lines.push('');
-  lines.push('kol: concurrency sweep (stops at the first level from 4 streams on whose p95 passes 2 s), then variants; naive: 5 s chunks posted one after another, beam 5; WhisperLive: its own protocol, 4096-sample frames, completed segments as finals (an utterance counts as finalized when a completed segment reaches within 0.5 s of its end).');
+  lines.push('kol: continuous speech at 1 and 4 streams; concurrency sweep on the paused stream (stops at the first level from 4 streams on whose p95 passes 2 s), then variants; naive: 5 s chunks posted one after another, beam 5; WhisperLive: its own protocol, 4096-sample frames, completed segments as finals (an utterance counts as finalized when a completed segment reaches within 0.5 s of its end).');
   lines.push('');
-  lines.push(mdTable(LATENCY_HEADER, latencyRows([...r.sweep, ...r.variants, ...r.naive, ...r.peers])));
+  lines.push(mdTable(LATENCY_HEADER, latencyRows([...continuousRuns(r), ...r.sweep, ...r.variants, ...r.naive, ...r.peers])));
   lines.push('');
   lines.push('Columns: *end of speech → final* is from the client sending the utterance\'s last sample to receiving the final that covers it; *segment end → final* is from the segment\'s last audio (its closing pause included) to that final; *first text* is the first partial or final covering the utterance, from its first sample. CPU is the server process and its whisper workers (naive: the workers only; WhisperLive: its one process).');
   lines.push('');
@@ -403,7 +476,7 @@ export function renderMarkdown(r: BenchReport): string {
 export function renderPlots(r: BenchReport): Record<string, string> {
   const plots: Record<string, string> = {};
   const bySystem = new Map<string, LatencyResult[]>();
-  for (const x of [...r.sweep, ...r.variants, ...r.naive, ...r.peers]) {
+  for (const x of [...continuousRuns(r), ...r.sweep, ...r.variants, ...r.naive, ...r.peers]) {
     const key = x.system === 'kol' ? `kol (${x.variant})` : x.system;
     bySystem.set(key, [...(bySystem.get(key) ?? []), x]);
   }

@@ -1,7 +1,8 @@
 /** The one shape every system's latency run is reported in, so that kol, the baselines and the peers line up. */
 import os from 'node:os';
 import { corpusWer } from '../../engine/wer.js';
-import type { BenchStream } from '../streams.js';
+import type { ShapeStats } from '../shapes.js';
+import type { BenchStream, StreamShape } from '../streams.js';
 import { load1 } from './machine.js';
 import type { UsageWindow } from './proc.js';
 import { dist, type Dist } from './stats.js';
@@ -45,11 +46,16 @@ export interface LatencyResult {
   foreignCores: number | null;
   gpu?: { utilPct: Dist; memMiB: Dist } | null;
   notes: string[];
+  /** kol only: the shape of speech played, and its segments, cut reasons, decoding and partial rate. */
+  shape?: StreamShape;
+  speech?: ShapeStats;
 }
 
 export const EMPTY: Dist = { n: 0, p50: NaN, p95: NaN, max: NaN, mean: NaN };
 
+/** Corpus WER of the streams' finals; NaN where a stream has no transcript. */
 export function werOf(streams: BenchStream[], hypotheses: string[]): number {
+  if (streams.some((st) => st.utterances.length === 0)) return NaN;
   return corpusWer(streams.map((st, i) => ({ reference: st.utterances.map((u) => u.reference).join(' '), hypothesis: hypotheses[i] ?? '' }))).wer;
 }
 
