@@ -81,11 +81,6 @@ export async function joinClips(set: Clip[], gapsS: number[], leadS = 0.5): Prom
   return joinPcm(await loadClips(set), gapsS, leadS);
 }
 
-/** Breaths between sentences of someone who talks on (a lecture, a broadcast): 0.15–0.35 s. */
-export const CONTINUOUS_GAPS_S = [0.25, 0.15, 0.35, 0.2, 0.3];
-/** Pauses of someone who stops between sentences: 0.9–2.0 s. */
-export const PAUSED_GAPS_S = [0.9, 1.4, 1.1, 2.0];
-
 export function hebrewBenchStream(gapsS = [0.9, 1.4, 1.1]): Promise<BenchStream> {
   return joinClips(clips('he'), gapsS);
 }

@@ -199,6 +199,7 @@ function onLiveEvent(event) {
       addFinal(event);
       break;
     case 'error':
+      if (event.key !== undefined && partialKey === event.key) clearPartial();
       // audio_too_fast: the audio resent after a reconnection goes faster than real time, and
       // the server reads it at its own pace; nothing is lost.
       if (event.fatal || !['session_ended', 'config_after_audio', 'audio_too_fast'].includes(event.code)) {

@@ -5,7 +5,7 @@ export type LiveEvent =
   | { type: 'ready'; sessionId: string; config: Record<string, unknown> }
   | { type: 'partial'; key: string; text: string; stable: string; unstable: string; start: number }
   | { type: 'final'; key: string; text: string; start: number; end: number; reason: string; latencyMs: number; queueMs: number; inferenceMs: number; e2eMs: number | null }
-  | { type: 'error'; code: string; message: string; fatal: boolean }
+  | { type: 'error'; code: string; message: string; fatal: boolean; key?: string }
   | { type: 'notice'; message: string };
 export declare class LiveStream {
   constructor(options: {

@@ -32,7 +32,7 @@ const FINAL_CODES = new Set([
  *   | { type: 'ready', sessionId: string, config: Record<string, unknown> }
  *   | { type: 'partial', key: string, text: string, stable: string, unstable: string, start: number }
  *   | { type: 'final', key: string, text: string, start: number, end: number, reason: string, latencyMs: number, queueMs: number, inferenceMs: number, e2eMs: number | null }
- *   | { type: 'error', code: string, message: string, fatal: boolean }
+ *   | { type: 'error', code: string, message: string, fatal: boolean, key?: string }
  *   | { type: 'notice', message: string }} LiveEvent
  *
  * @typedef {{ start: number, data: Int16Array, capturedAt: number }} Chunk
@@ -250,7 +250,8 @@ export class LiveStream {
       }
       case 'error':
         if (message.fatal && FINAL_CODES.has(message.code)) this.refused = { code: message.code, message: message.message };
-        this.emit({ type: 'error', code: message.code, message: message.message, fatal: message.fatal === true });
+        // An error that cost a segment its final names the segment: its partial is to be cleared.
+        this.emit({ type: 'error', code: message.code, message: message.message, fatal: message.fatal === true, ...(typeof message.segment_id === 'number' ? { key: `${serial}:${message.segment_id}` } : {}) });
         break;
       default:
         break;
