@@ -5,7 +5,7 @@
  * quiet point i/N of the way in) and starts 0.25·i s later: people do not speak in lockstep.
  *   node --import tsx bench/stream-latency.ts [--shape continuous,paused,asimov] [--streams 1,4]
  *     [--workers 2] [--threads 0] [--final-audio-ctx full|auto|FRAMES] [--partials on|off]
- *     [--clips N] [--seconds N] [--offline on|off]
+ *     [--clips N] [--seconds N] [--offline on|off] [--prompt-previous on|off] [--degrade on|off]
  * Defaults are the server's own (threads 0 = every core for each worker). --clips keeps the first N
  * Hebrew clips, --seconds the first N s of asimov.wav (short checks); --offline off skips the offline
  * baseline. Prints one table row per shape × concurrency (bench/shapes.ts); for the joined shapes,
@@ -39,6 +39,9 @@ const partials = arg('partials', 'on') === 'on';
 const clipLimit = Number(arg('clips', '0'));
 const seconds = argv.includes('--seconds') ? Number(arg('seconds', '0')) : undefined;
 const offlineOn = arg('offline', 'on') === 'on';
+// The previous final as prompt, and degraded finals under load: server settings, for comparison runs.
+const promptWithPreviousFinal = arg('prompt-previous', DEFAULT_CONFIG.promptWithPreviousFinal ? 'on' : 'off') === 'on';
+const degradeFinals = arg('degrade', DEFAULT_CONFIG.degradeFinals ? 'on' : 'off') === 'on';
 
 const set = clipLimit > 0 ? clips('he').slice(0, clipLimit) : clips('he');
 if (set.length === 0) throw new Error('No shared Hebrew clips: set KOL_ASSETS or put ../shared/assets beside the repository.');
@@ -61,7 +64,7 @@ if (offlineOn) {
   }
 }
 
-const server = await startOurServer({ model: REAL_MODEL, workers, threads, finalAudioCtx, partials, gpu: 'off' });
+const server = await startOurServer({ model: REAL_MODEL, workers, threads, finalAudioCtx, partials, promptWithPreviousFinal, degradeFinals, gpu: 'off' });
 const rows: ShapeRow[] = [];
 try {
   await warmUp(server, set[0]);
@@ -80,7 +83,7 @@ try {
 
 const audio = shapes.map((shape) => `${shape}: ${SHAPE_AUDIO[shape]}, ${streams.get(shape)![0].seconds.toFixed(1)} s`).join('; ');
 console.log(
-  `\n${m.cpu}, ${m.cores} cores, ${m.memoryGiB} GiB; model ${path.basename(REAL_MODEL)}; ${workers} workers × ${threadsPerWorker} threads, finals audio_ctx ${finalAudioCtx}, partials ${partials ? 'on' : 'off'}; ` +
+  `\n${m.cpu}, ${m.cores} cores, ${m.memoryGiB} GiB; model ${path.basename(REAL_MODEL)}; ${workers} workers × ${threadsPerWorker} threads, finals audio_ctx ${finalAudioCtx}, partials ${partials ? 'on' : 'off'}, previous final as prompt ${promptWithPreviousFinal ? 'on' : 'off'}, degraded finals under load ${degradeFinals ? 'on' : 'off'}; ` +
     `commit ${m.commit}${m.dirty ? ' + uncommitted changes' : ''}; ${m.date}; command: node --import tsx bench/stream-latency.ts ${argv.join(' ')}`,
 );
 console.log(`Audio per client (clips rotated by client, starts 0.25 s apart): ${audio}.`);

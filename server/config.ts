@@ -42,6 +42,8 @@ export const serverConfigSchema = z
     finalAudioCtx: z.union([z.enum(['full', 'auto']), z.number().int().min(256).max(1500)]),
     /** Give each final the previous one's text as prompt (off: it made Whisper drop sentences of continuous speech). */
     promptWithPreviousFinal: z.boolean(),
+    /** Decode finals that meet load cheaper (beam 5, window sized to the segment) instead of late. */
+    degradeFinals: z.boolean(),
 
     // access and limits
     apiKeys: z.array(z.string().min(8)),
@@ -83,6 +85,7 @@ export const DEFAULT_CONFIG: ServerConfig = {
   finalBeamSize: 5,
   finalAudioCtx: DEFAULT_TUNING.finalAudioCtx ?? 'full',
   promptWithPreviousFinal: DEFAULT_TUNING.promptWithPreviousFinal,
+  degradeFinals: true,
   apiKeys: [],
   apiKeysFile: '',
   allowedOrigins: [],

@@ -3,7 +3,7 @@
  * the worker pool(s) (local processes and remote whisper-servers), the scheduler and the shared VAD.
  */
 import type { Logger } from '../engine/log.js';
-import { Scheduler } from '../engine/scheduler.js';
+import { DEGRADED_DECODING, Scheduler } from '../engine/scheduler.js';
 import type { StreamTuning } from '../engine/stream.js';
 import { SileroVad } from '../engine/vad/silero.js';
 import { createLocalWorkers } from '../engine/whisper/local-workers.js';
@@ -55,7 +55,7 @@ export async function startRuntime(config: ServerConfig, logger: Logger, build: 
   const [vad] = await Promise.all([SileroVad.load(), finalPool.start(), partialPool?.start()]);
   // Local CPU workers share the cores: a partial beside a final would slow the final down.
   const sharedCores = !gpu && config.workerUrls.length === 0;
-  const scheduler = new Scheduler(finalPool, partialPool ?? finalPool, { sharedCores });
+  const scheduler = new Scheduler(finalPool, partialPool ?? finalPool, { sharedCores, degraded: config.degradeFinals ? DEGRADED_DECODING : null });
   const tuning: Partial<StreamTuning> = {
     finalBeamSize: config.finalBeamSize,
     finalAudioCtx: config.finalAudioCtx === 'full' ? undefined : config.finalAudioCtx,
