@@ -2,11 +2,12 @@
  * Starts the engine side of a server from its configuration: the whisper.cpp build, the model(s),
  * the worker pool(s) (local processes and remote whisper-servers), the scheduler and the shared VAD.
  */
+import os from 'node:os';
 import type { Logger } from '../engine/log.js';
 import { DEGRADED_DECODING, Scheduler } from '../engine/scheduler.js';
 import type { StreamTuning } from '../engine/stream.js';
 import { SileroVad } from '../engine/vad/silero.js';
-import { createLocalWorkers } from '../engine/whisper/local-workers.js';
+import { createLocalWorkers, defaultThreads } from '../engine/whisper/local-workers.js';
 import { WorkerPool } from '../engine/whisper/pool.js';
 import { RemoteWorker } from '../engine/whisper/remote-worker.js';
 import type { WorkerHandle } from '../engine/whisper/worker.js';
@@ -53,8 +54,11 @@ export async function startRuntime(config: ServerConfig, logger: Logger, build: 
   }
 
   const [vad] = await Promise.all([SileroVad.load(), finalPool.start(), partialPool?.start()]);
-  // Local CPU workers share the cores: a partial beside a final would slow the final down.
-  const sharedCores = !gpu && config.workerUrls.length === 0;
+  // Local CPU workers whose threads outnumber the cores share them: a partial or a second final
+  // beside a final slows it down (the default, every core for each worker). One thread per worker on
+  // as many cores does not.
+  const localThreads = (config.workers + (partialPool ? config.partialWorkers : 0)) * (config.threads || defaultThreads());
+  const sharedCores = !gpu && config.workerUrls.length === 0 && localThreads > os.availableParallelism();
   const scheduler = new Scheduler(finalPool, partialPool ?? finalPool, { sharedCores, degraded: config.degradeFinals ? DEGRADED_DECODING : null });
   const tuning: Partial<StreamTuning> = {
     finalBeamSize: config.finalBeamSize,
