@@ -26,7 +26,8 @@ const threads = Number(arg('threads', String(DEFAULT_CONFIG.threads)));
 const ctxArg = arg('final-audio-ctx', String(DEFAULT_CONFIG.finalAudioCtx));
 const finalAudioCtx = ctxArg === 'full' || ctxArg === 'auto' ? ctxArg : Number(ctxArg);
 const partials = arg('partials', 'on') === 'on';
-const server = await startServer({ ...DEFAULT_CONFIG, port: 0, model: REAL_MODEL, workers, threads, finalAudioCtx, partials, gpu: 'off', logLevel: 'warn' });
+// Admission would refuse the streams this bench adds on purpose: capacity up to the session limit.
+const server = await startServer({ ...DEFAULT_CONFIG, port: 0, model: REAL_MODEL, workers, threads, finalAudioCtx, partials, gpu: 'off', logLevel: 'warn', capacity: DEFAULT_CONFIG.maxSessions });
 const streams = await rotatedBenchStreams(clips('he'), Math.max(...concurrencies));
 
 const rows: string[] = [];
