@@ -64,8 +64,9 @@ export interface SoakOptions {
   onSample?: (sample: SoakSample) => void;
 }
 
+/** Admission (KOL_CAPACITY) is left to the session limit: the soak loads the server on purpose. */
 async function startServerProcess(extra: Record<string, string> = {}): Promise<{ child: ChildProcess; url: string }> {
-  const env = { ...process.env, KOL_MODEL: process.env.KOL_MODEL ?? REAL_MODEL, KOL_PORT: '0', KOL_HOST: '127.0.0.1', KOL_WORKERS: '2', KOL_THREADS: '1', KOL_GPU: 'off', KOL_LOG_LEVEL: 'info', ...extra };
+  const env = { ...process.env, KOL_MODEL: process.env.KOL_MODEL ?? REAL_MODEL, KOL_PORT: '0', KOL_HOST: '127.0.0.1', KOL_WORKERS: '2', KOL_THREADS: '1', KOL_GPU: 'off', KOL_LOG_LEVEL: 'info', KOL_CAPACITY: '200', ...extra };
   const child = spawn(process.execPath, [path.join(REPO_ROOT, 'bin', 'kol.js'), 'serve'], { env, stdio: ['ignore', 'ignore', 'pipe'] });
   const url = await new Promise<string>((resolve, reject) => {
     let pending = '';

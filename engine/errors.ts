@@ -24,6 +24,7 @@ export const ERROR_CATALOG = {
   forbidden_scope: { status: 403, message: 'This API key may not use this endpoint.' },
   too_many_sessions: { status: 503, message: 'The server is at its session limit; try again later.' },
   too_many_sessions_for_key: { status: 429, message: 'This API key is at its session limit.' },
+  server_at_capacity: { status: 503, message: 'The server is at its capacity of real-time streams; try again shortly.' },
   audio_too_fast: { status: 429, message: 'Audio arrived faster than the allowed multiple of real time.' },
   session_too_long: { status: 408, message: 'The session reached its maximum length.' },
   idle_timeout: { status: 408, message: 'No audio or message arrived within the idle timeout.' },

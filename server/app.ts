@@ -5,6 +5,7 @@
 import path from 'node:path';
 import { log as rootLogger, type Logger } from '../engine/log.js';
 import { REPO_ROOT } from '../engine/paths.js';
+import { resolveCapacity } from './capacity.js';
 import { captionsRoute } from './captions.js';
 import { compatRoutes } from './compat/index.js';
 import type { ServerConfig } from './config.js';
@@ -34,6 +35,8 @@ export interface RunningServer {
 
 export async function startServer(config: ServerConfig, logger: Logger = rootLogger): Promise<RunningServer> {
   const runtime = await startRuntime(config, logger);
+  // Measured (capacity 0) on the warm pool before any session can compete with the calibration.
+  const { streams: capacity } = await resolveCapacity(runtime.finalPool, config, runtime.gpu, logger);
   // With REDIS_URL, rooms fan out across every gateway sharing that Redis; otherwise they live here.
   const rooms: CaptionRooms = config.redisUrl
     ? new RedisRooms(config.redisUrl)
@@ -48,6 +51,7 @@ export async function startServer(config: ServerConfig, logger: Logger = rootLog
     tuning: runtime.tuning,
     logger,
     ready: () => runtime.finalPool.readyCount() > 0,
+    capacity,
     routes: [{ path: '/v1/stream', needs: 'publish', handle: handleNativeStream }, captions, ...compatRoutes()],
     // The browser clients: the microphone page at /, the caption overlay at /overlay.
     httpRoutes: [metrics.route(), staticRoute({ root: path.join(REPO_ROOT, 'clients', 'web'), pages: { '/': 'index.html', '/overlay': 'overlay.html' } })],

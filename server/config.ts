@@ -49,6 +49,11 @@ export const serverConfigSchema = z
     apiKeys: z.array(z.string().min(8)),
     apiKeysFile: z.string(),
     allowedOrigins: z.array(z.string()),
+    /**
+     * Real-time streams admitted at once (publishing endpoints; caption viewers do not count); 0 = auto:
+     * measured at start from the workers' speed (server/capacity.ts). Beyond it: HTTP 503 server_at_capacity.
+     */
+    capacity: z.number().int().min(0),
     maxSessions: z.number().int().min(1),
     maxSessionsPerKey: z.number().int().min(1),
     maxFrameBytes: z.number().int().min(1024).max(16 * 1024 * 1024),
@@ -89,6 +94,7 @@ export const DEFAULT_CONFIG: ServerConfig = {
   apiKeys: [],
   apiKeysFile: '',
   allowedOrigins: [],
+  capacity: 0,
   maxSessions: 200,
   maxSessionsPerKey: 20,
   maxFrameBytes: 256 * 1024,

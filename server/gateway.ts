@@ -13,6 +13,7 @@ import type { Logger } from '../engine/log.js';
 import type { Scheduler } from '../engine/scheduler.js';
 import type { StreamTuning } from '../engine/stream.js';
 import type { SileroVad } from '../engine/vad/silero.js';
+import { atCapacityError, RETRY_AFTER_SECONDS } from './capacity.js';
 import type { ServerConfig } from './config.js';
 import { errorCodeOf, heartbeatIntervalMs, PaceLimiter } from './gateway-support.js';
 import { bytesPerSecond, CLOSE_CODES, errorMessage, type ServerMessage, type SessionConfig } from './protocol.js';
@@ -47,6 +48,8 @@ export interface GatewayDeps {
   ready: () => boolean;
   routes: WsRoute[];
   httpRoutes?: HttpRoute[];
+  /** Streams admitted at once on "publish" routes (server/capacity.ts); null: only maxSessions limits them. */
+  capacity?: number | null;
   /** Called for every session opened and closed, for metrics. */
   onSessionCount?: (open: number) => void;
   /** Called once for every error reported to a client (any dialect) or refused connection, for metrics. */
@@ -91,6 +94,8 @@ export class Gateway {
   private readonly heartbeat: NodeJS.Timeout;
   private draining = false;
   private lastBeatAt = Date.now();
+  /** Connections on "publish" routes, counted from the accepted upgrade until the socket closes. */
+  private streams = 0;
 
   constructor(deps: GatewayDeps) {
     this.deps = deps;
@@ -108,6 +113,11 @@ export class Gateway {
 
   get sessionCount(): number {
     return this.tracked.size;
+  }
+
+  /** Real-time streams admitted at once, or null when only maxSessions limits them. */
+  get capacity(): number | null {
+    return this.deps.capacity ?? null;
   }
 
   /** The open sessions (for metrics and tests). */
@@ -323,6 +333,16 @@ export class Gateway {
       this.deps.onError?.('forbidden_scope');
       return rejectUpgrade(socket, 'forbidden_scope', `This API key may only ${caller.scope === 'view' ? 'view caption rooms' : 'publish audio'}.`);
     }
+    if (route.needs === 'publish') {
+      // Counted before the upgrade, so that connections arriving together cannot all slip in.
+      const capacity = this.capacity;
+      if (capacity !== null && this.streams >= capacity) {
+        this.deps.onError?.('server_at_capacity');
+        return rejectUpgrade(socket, 'server_at_capacity', atCapacityError(capacity).message, { 'Retry-After': String(RETRY_AFTER_SECONDS) });
+      }
+      this.streams++;
+      socket.once('close', () => this.streams--);
+    }
     (req as IncomingMessage & { kolCaller?: Caller }).kolCaller = caller;
     this.wss.handleUpgrade(req, socket, head, (ws) => {
       ws.on('error', (err) => this.logger.debug({ err: err.message }, 'websocket error'));
@@ -376,10 +396,13 @@ function json(res: ServerResponse, status: number, body: unknown): void {
 }
 
 /** Answers a WebSocket upgrade with a plain HTTP error, before any WebSocket exists. */
-function rejectUpgrade(socket: Duplex, code: ErrorCode, message?: string): void {
+function rejectUpgrade(socket: Duplex, code: ErrorCode, message?: string, headers: Record<string, string> = {}): void {
   const status = ERROR_CATALOG[code].status;
   const body = JSON.stringify({ code, message: message ?? ERROR_CATALOG[code].message });
+  const extra = Object.entries(headers)
+    .map(([name, value]) => `${name}: ${value}\r\n`)
+    .join('');
   socket.end(
-    `HTTP/1.1 ${status} ${http.STATUS_CODES[status] ?? 'Error'}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+    `HTTP/1.1 ${status} ${http.STATUS_CODES[status] ?? 'Error'}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n${extra}Connection: close\r\n\r\n${body}`,
   );
 }

@@ -183,6 +183,14 @@ export class ServerMetrics {
         this.set(self.runtime && self.runtime.finalPool.readyCount() > 0 ? 1 : 0);
       },
     });
+    new Gauge({
+      name: 'kol_capacity_streams',
+      help: 'Real-time streams admitted at once (configured, or measured at start); beyond it sessions get 503 server_at_capacity. 0: no limit but maxSessions.',
+      registers: r,
+      collect() {
+        this.set(self.gateway?.capacity ?? 0);
+      },
+    });
     this.defineGpuMetrics(r);
   }
 

@@ -42,6 +42,22 @@ export interface StreamResult {
   lastAudioAt: number;
 }
 
+/**
+ * The server answered the WebSocket upgrade with a plain HTTP refusal: its status, the stable `code`
+ * from its JSON body, and Retry-After (seconds) when it sent one (server_at_capacity).
+ */
+export class StreamRefusedError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string | null,
+    readonly retryAfterSeconds: number | null,
+  ) {
+    // The same words as ws's own error, so callers that only read the message still see the status.
+    super(`Unexpected server response: ${status}${code ? ` (${code})` : ''}`);
+    this.name = 'StreamRefusedError';
+  }
+}
+
 export function streamAudio(options: StreamOptions): Promise<StreamResult> {
   const bytesPerSecond = options.bytesPerSecond ?? 32_000;
   const chunkMs = options.chunkMs ?? 100;
@@ -65,6 +81,29 @@ export function streamAudio(options: StreamOptions): Promise<StreamResult> {
       const at = performance.now();
       messages.push({ message, at });
       options.onMessage?.(message, at);
+    });
+    ws.on('unexpected-response', (_req, res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => (body += chunk));
+      res.on('end', () => {
+        let parsed: { code?: unknown } = {};
+        try {
+          parsed = JSON.parse(body) as typeof parsed;
+        } catch {
+          // not JSON: only the status is known
+        }
+        const retryAfter = Number(res.headers['retry-after']);
+        failed = true;
+        reject(
+          new StreamRefusedError(
+            res.statusCode ?? 0,
+            typeof parsed.code === 'string' ? parsed.code : null,
+            res.headers['retry-after'] !== undefined && Number.isFinite(retryAfter) ? retryAfter : null,
+          ),
+        );
+        ws.terminate();
+      });
     });
     ws.on('error', (err) => {
       failed = true;

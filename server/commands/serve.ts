@@ -13,6 +13,7 @@ interface ServeFlags {
   threads?: string;
   workerUrl?: string[];
   gpu?: string;
+  capacity?: string;
   printConfig?: boolean;
 }
 
@@ -29,6 +30,7 @@ export function register(program: Command): void {
     .option('-t, --threads <n>', 'threads per worker')
     .option('--worker-url <url>', 'a remote whisper-server to use (repeatable)', (v: string, all: string[] = []) => [...all, v])
     .option('--gpu <auto|on|off>', 'use the GPU')
+    .option('--capacity <n>', 'real-time streams admitted at once; 0 = measure the workers at start (KOL_CAPACITY, default 0)')
     .option('--print-config', 'print the effective configuration and exit')
     .action(async (flags: ServeFlags) => {
       const { config, origin } = loadConfig({
@@ -42,6 +44,7 @@ export function register(program: Command): void {
           threads: flags.threads,
           workerUrls: flags.workerUrl,
           gpu: flags.gpu,
+          capacity: flags.capacity,
         } satisfies Partial<Record<keyof ServerConfig, unknown>>,
       });
       if (flags.printConfig) {

@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { PassThrough, type Readable } from 'node:stream';
 import type { Command } from 'commander';
-import { streamAudio, type StreamResult } from '../../clients/cli/stream-client.js';
+import { streamAudio, StreamRefusedError, type StreamResult } from '../../clients/cli/stream-client.js';
 import { decodeAudioFile } from '../../engine/audio/wav.js';
 import { toKolError } from '../../engine/errors.js';
 import type { ServerMessage } from '../protocol.js';
@@ -189,6 +189,10 @@ export function toS16le(pcm: Float32Array): Buffer {
 }
 
 function connectionProblem(err: Error, url: string): string {
+  if (err instanceof StreamRefusedError && err.code === 'server_at_capacity') {
+    const retry = err.retryAfterSeconds !== null ? ` Try again in ${err.retryAfterSeconds} s.` : ' Try again shortly.';
+    return `the server at ${url} is at capacity: it is already transcribing as many live streams as it can keep up with.${retry} [server_at_capacity]`;
+  }
   const status = /Unexpected server response: (\d+)/.exec(err.message)?.[1];
   const code = (err as NodeJS.ErrnoException).code;
   switch (status) {

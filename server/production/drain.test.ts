@@ -15,7 +15,7 @@ import { childPids, cleanEnv, clipS16, heClip, KolProcess, processState, Recordi
 type Final = { type: 'final'; text: string; end: number };
 
 async function startServe(): Promise<{ kol: KolProcess; url: string }> {
-  const kol = new KolProcess(['serve'], cleanEnv({ KOL_MODEL: REAL_MODEL, KOL_PORT: '0', KOL_WORKERS: '2', KOL_THREADS: '1', KOL_GPU: 'off' }));
+  const kol = new KolProcess(['serve'], cleanEnv({ KOL_MODEL: REAL_MODEL, KOL_PORT: '0', KOL_WORKERS: '2', KOL_THREADS: '1', KOL_GPU: 'off', KOL_CAPACITY: '2' }));
   const listening = await kol.waitForLog('kol is listening');
   return { kol, url: String(listening.url) };
 }

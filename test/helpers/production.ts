@@ -5,6 +5,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
+import type { IncomingHttpHeaders } from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
 import WebSocket from 'ws';
@@ -13,9 +14,9 @@ import { REPO_ROOT } from '../../engine/paths.js';
 import type { ServerMessage } from '../../server/protocol.js';
 import { clips, type Clip } from './assets.js';
 
-export type Refusal = { status: number; body: { code?: string; message?: string } };
+export type Refusal = { status: number; body: { code?: string; message?: string }; headers: IncomingHttpHeaders };
 
-/** Tries a WebSocket upgrade: the open socket, or the HTTP status and JSON body it was refused with. */
+/** Tries a WebSocket upgrade: the open socket, or the HTTP status, headers and JSON body it was refused with. */
 export function tryUpgrade(url: string, options: { headers?: Record<string, string>; origin?: string; protocols?: string[] } = {}): Promise<{ ws: WebSocket } | Refusal> {
   return new Promise((resolve, reject) => {
     const ws = new WebSocket(url, options.protocols ?? [], { headers: options.headers, origin: options.origin });
@@ -31,7 +32,7 @@ export function tryUpgrade(url: string, options: { headers?: Record<string, stri
         } catch {
           parsed = { message: body };
         }
-        resolve({ status: res.statusCode ?? 0, body: parsed });
+        resolve({ status: res.statusCode ?? 0, body: parsed, headers: res.headers });
       });
     });
     ws.once('error', (err) => {

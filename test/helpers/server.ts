@@ -4,7 +4,9 @@ import { REAL_MODEL } from './assets.js';
 
 /**
  * A real server on a free port with real whisper-server workers on the real base model (2 workers,
- * 1 thread each: this machine has 2 cores). Quiet logs unless KOL_LOG_LEVEL says otherwise.
+ * 1 thread each: this machine has 2 cores). Quiet logs unless KOL_LOG_LEVEL says otherwise. Admission
+ * capacity is fixed at the session limit: measuring it would cost every test server seconds of
+ * inference at start (server/capacity.test.ts measures it).
  */
 export async function startTestServer(overrides: Partial<ServerConfig> = {}): Promise<RunningServer> {
   return startServer({
@@ -15,6 +17,7 @@ export async function startTestServer(overrides: Partial<ServerConfig> = {}): Pr
     threads: 1,
     gpu: 'off',
     logLevel: 'warn',
+    capacity: overrides.maxSessions ?? DEFAULT_CONFIG.maxSessions,
     ...overrides,
   });
 }
