@@ -13,15 +13,13 @@ import type { Logger } from '../engine/log.js';
 import type { Scheduler } from '../engine/scheduler.js';
 import type { StreamTuning } from '../engine/stream.js';
 import type { SileroVad } from '../engine/vad/silero.js';
-import type { ServerConfig } from './config.js';
+import { maskKey, parseApiKey, type KeyScope, type ServerConfig } from './config.js';
 import { errorCodeOf, heartbeatIntervalMs, PaceLimiter } from './gateway-support.js';
 import { bytesPerSecond, CLOSE_CODES, errorMessage, type ServerMessage, type SessionConfig } from './protocol.js';
 import { Session } from './session.js';
 
-export type KeyScope = 'all' | 'publish' | 'view';
-
 export interface Caller {
-  /** The API key used, or null on an open server. */
+  /** The API key's secret used, or null on an open server. */
   key: string | null;
   scope: KeyScope;
 }
@@ -176,7 +174,7 @@ export class Gateway {
       this.logger.info({ session: id, seconds: Math.round((Date.now() - now) / 1000), audioSeconds: Math.round(session.audioSeconds) }, 'session closed');
     });
     this.deps.onSessionCount?.(this.tracked.size);
-    this.logger.info({ session: id, key: caller.key ? `${caller.key.slice(0, 4)}…` : null, path: req.url?.split('?')[0] }, 'session opened');
+    this.logger.info({ session: id, key: caller.key ? maskKey(caller.key) : null, path: req.url?.split('?')[0] }, 'session opened');
     return session;
   }
 
@@ -341,8 +339,8 @@ export class Gateway {
     const presented = header?.startsWith('Bearer ') ? header.slice(7).trim() : header?.startsWith('Token ') ? header.slice(6).trim() : (keyFromSubprotocols(req) ?? url.searchParams.get('token'));
     if (!presented) throw new KolError('unauthorized', 'An API key is required: send "Authorization: Bearer KEY" or add ?token=KEY to the URL.');
     for (const entry of keys) {
-      const [key, scope] = entry.split(':') as [string, string | undefined];
-      if (sameSecret(key, presented)) return { key, scope: scope === 'publish' || scope === 'view' ? scope : 'all' };
+      const { secret, scope } = parseApiKey(entry);
+      if (sameSecret(secret, presented)) return { key: secret, scope };
     }
     throw new KolError('unauthorized', 'The API key is not valid.');
   }
