@@ -214,7 +214,7 @@ export class Gateway {
   sendJson(ws: WebSocket, message: ServerMessage | Record<string, unknown>): void {
     if (ws.readyState !== ws.OPEN) return;
     if (ws.bufferedAmount > this.config.sendBufferBytes) {
-      this.logger.warn({ buffered: ws.bufferedAmount }, 'closing a client that does not read its messages');
+      this.logger.warn({ session: this.tracked.get(ws)?.session.id ?? null, buffered: ws.bufferedAmount }, 'closing a client that does not read its messages');
       this.deps.onError?.('slow_consumer');
       ws.close(CLOSE_CODES.tryAgainLater, 'slow_consumer');
       // A stuck client may not answer the close handshake either.
@@ -226,14 +226,17 @@ export class Gateway {
     ws.send(JSON.stringify(message));
   }
 
-  /** Stops accepting, lets every session deliver its pending finals, then closes (graceful drain). */
+  /**
+   * Refuses new sessions, lets every session deliver its pending finals, then closes (graceful drain).
+   * The port stays open until then, so that a load balancer's /readyz probe reads 503 `draining` and a
+   * new WebSocket gets 503 `server_shutting_down`, rather than a refused connection.
+   */
   async drain(graceMs = this.config.shutdownGraceSeconds * 1000): Promise<void> {
     this.draining = true;
-    this.server.close();
     const sessions = [...this.tracked.entries()];
     this.logger.info({ sessions: sessions.length }, 'draining: finishing open sessions');
     const finishing = sessions.map(async ([ws, t]) => {
-      t.send(errorMessage(new KolError('server_shutting_down', 'The server is shutting down; pending finals follow, then the connection closes.'), false));
+      t.send(errorMessage(new KolError('server_shutting_down', 'The server is shutting down: audio sent from now on is ignored; the finals of the audio received so far follow, then the connection closes.'), false));
       await t.session.finish('server_shutting_down');
       ws.close(CLOSE_CODES.goingAway, 'server_shutting_down');
     });

@@ -1,20 +1,25 @@
+import type { Logger } from '../../engine/log.js';
 import { startServer, type RunningServer } from '../../server/app.js';
 import { DEFAULT_CONFIG, type ServerConfig } from '../../server/config.js';
 import { REAL_MODEL } from './assets.js';
 
 /**
  * A real server on a free port with real whisper-server workers on the real base model (2 workers,
- * 1 thread each: this machine has 2 cores). Quiet logs unless KOL_LOG_LEVEL says otherwise.
+ * 1 thread each: this machine has 2 cores). Quiet logs unless KOL_LOG_LEVEL says otherwise, or a
+ * logger is given (test/helpers/log.ts captures one).
  */
-export async function startTestServer(overrides: Partial<ServerConfig> = {}): Promise<RunningServer> {
-  return startServer({
-    ...DEFAULT_CONFIG,
-    port: 0,
-    model: REAL_MODEL,
-    workers: 2,
-    threads: 1,
-    gpu: 'off',
-    logLevel: 'warn',
-    ...overrides,
-  });
+export async function startTestServer(overrides: Partial<ServerConfig> = {}, logger?: Logger): Promise<RunningServer> {
+  return startServer(
+    {
+      ...DEFAULT_CONFIG,
+      port: 0,
+      model: REAL_MODEL,
+      workers: 2,
+      threads: 1,
+      gpu: 'off',
+      logLevel: 'warn',
+      ...overrides,
+    },
+    logger,
+  );
 }
