@@ -241,6 +241,9 @@ export class Gateway {
       ws.close(CLOSE_CODES.goingAway, 'server_shutting_down');
     });
     await Promise.race([Promise.all(finishing), new Promise((resolve) => setTimeout(resolve, graceMs).unref())]);
+    // Stop listening first, so that close() does not wait for the connections left (caption viewers
+    // still in their close handshake) to end.
+    this.server.close();
     await this.close();
   }
 
