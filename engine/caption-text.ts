@@ -8,7 +8,13 @@
 import type { TranscriptWord } from './whisper/types.js';
 
 /** Each marker opener and the character that closes it. */
-const CLOSER: Readonly<Record<string, string>> = { '[': ']', '(': ')', '*': '*', '【': '】', '（': '）' };
+const CLOSER = new Map([
+  ['[', ']'],
+  ['(', ')'],
+  ['*', '*'],
+  ['【', '】'],
+  ['（', '）'],
+]);
 const STRAY_CLOSERS = new Set([']', ')', '】', '）']);
 /** Musical symbols: whisper marks music (and sung lyrics) with them. */
 const MUSIC = /[\u2669-\u266F\u{1F3B5}\u{1F3B6}\u{1F3BC}]/u;
@@ -39,9 +45,10 @@ function markerMask(text: string): Uint8Array {
       if (c === closer) closer = null;
       continue;
     }
-    if (c in CLOSER && (c !== '*' || opensAsterisk(text, i))) {
+    const closes = CLOSER.get(c);
+    if (closes !== undefined && (c !== '*' || opensAsterisk(text, i))) {
       removed[i] = 1;
-      closer = CLOSER[c];
+      closer = closes;
     } else if (STRAY_CLOSERS.has(c)) {
       removed[i] = 1;
     } else {
