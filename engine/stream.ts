@@ -390,9 +390,7 @@ export class SpeechStream extends EventEmitter<{ event: [SpeechEvent] }> {
       }
       const verdict = assessTranscript(outcome);
       if (!verdict.discarded) this.previousFinal = verdict.text;
-      const words = verdict.discarded
-        ? []
-        : outcome.segments.flatMap((s) => s.words).map((w) => ({ ...w, start: round(start + w.start), end: round(start + w.end) }));
+      const words = verdict.words.map((w) => ({ ...w, start: round(start + w.start), end: round(start + w.end) }));
       this.emit('event', {
         ...base,
         text: verdict.discarded ? '' : verdict.text,

@@ -1,9 +1,11 @@
 /**
  * Decides whether a transcript is fit to show: whisper invents text for silence and noise, and can
- * fall into a loop repeating a phrase. Such text is withheld rather than sent.
+ * fall into a loop repeating a phrase. Such text is withheld rather than sent. What is shown is
+ * cleaned first (caption-text.ts): no non-speech markers, no invisible format characters.
  */
 import { deflateSync } from 'node:zlib';
-import type { Transcript } from './whisper/types.js';
+import { cleanCaptionText, cleanCaptionWords } from './caption-text.js';
+import type { Transcript, TranscriptWord } from './whisper/types.js';
 
 /** whisper's own thresholds (openai/whisper transcribe.py): no_speech_prob > 0.6 with avg_logprob < -1. */
 const NO_SPEECH_PROB = 0.6;
@@ -18,18 +20,25 @@ const MAX_COMPRESSION_RATIO = 2.4;
 const WORD_REPEATS = 4;
 const PHRASE_REPEATS = 3;
 
-export type Verdict = { text: string; discarded: false } | { text: ''; discarded: 'no_speech' | 'repetition' };
+/** What may be shown: the cleaned text and its timed words (times as in the transcript), or why nothing. */
+export type Verdict =
+  | { text: string; words: TranscriptWord[]; discarded: false }
+  | { text: ''; words: []; discarded: 'no_speech' | 'repetition' };
 
 export function assessTranscript(transcript: Transcript): Verdict {
-  const text = transcript.text.trim();
-  if (text.length === 0) return { text: '', discarded: 'no_speech' };
-  const segments = transcript.segments.filter((s) => s.text.trim().length > 0);
+  const text = cleanCaptionText(transcript.text);
+  // A segment that was nothing but a marker ("[MUSIC]") says nothing about the speech beside it.
+  const segments = transcript.segments.filter((s) => cleanCaptionText(s.text).length > 0);
   if (segments.length > 0 && segments.every((s) => s.noSpeechProb > NO_SPEECH_PROB && s.avgLogprob < LOW_LOGPROB)) {
-    return { text: '', discarded: 'no_speech' };
+    return withheld('no_speech');
   }
-  if (/^[\s\p{P}\p{S}]*$/u.test(text)) return { text: '', discarded: 'no_speech' };
-  if (isRepetitive(text)) return { text: '', discarded: 'repetition' };
-  return { text, discarded: false };
+  if (/^[\s\p{P}\p{S}]*$/u.test(text)) return withheld('no_speech');
+  if (isRepetitive(text)) return withheld('repetition');
+  return { text, words: cleanCaptionWords(transcript.segments.flatMap((s) => s.words)), discarded: false };
+}
+
+function withheld(discarded: 'no_speech' | 'repetition'): Verdict {
+  return { text: '', words: [], discarded };
 }
 
 export function isRepetitive(text: string): boolean {

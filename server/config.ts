@@ -46,7 +46,8 @@ export const serverConfigSchema = z
     degradeFinals: z.boolean(),
 
     // access and limits
-    apiKeys: z.array(z.string().min(8)),
+    /** `SECRET`, `SECRET:publish` or `SECRET:view`; checked by parseApiKey. */
+    apiKeys: z.array(z.string()),
     apiKeysFile: z.string(),
     allowedOrigins: z.array(z.string()),
     /**
@@ -171,20 +172,82 @@ export function loadConfig(sources: ConfigSources = {}): LoadedConfig {
   }
 
   const result = serverConfigSchema.safeParse(merged);
-  if (!result.success) {
-    const problems = result.error.issues.map((issue) => {
-      if (issue.code === 'unrecognized_keys') return `unknown setting(s) ${issue.keys.join(', ')}`;
-      const key = String(issue.path[0]) as Key;
-      return `${key} (${origin[key] ?? 'default'}, ${envName(key)}): ${issue.message}, got ${JSON.stringify(merged[key])}`;
-    });
-    throw new KolError('invalid_config', `Invalid configuration:\n  - ${problems.join('\n  - ')}`);
+  const problems = result.success
+    ? []
+    : result.error.issues.map((issue) => {
+        if (issue.code === 'unrecognized_keys') return `unknown setting(s) ${issue.keys.join(', ')}`;
+        const key = String(issue.path[0]) as Key;
+        // Never the keys themselves, not even in an error.
+        const got = key === 'apiKeys' ? '' : `, got ${JSON.stringify(merged[key])}`;
+        return `${key} (${origin[key] ?? 'default'}, ${envName(key)}): ${issue.message}${got}`;
+      });
+  const fileKeys = result.success && result.data.apiKeysFile ? readKeysFile(result.data.apiKeysFile) : [];
+  if (result.success) {
+    problems.push(...keyProblems(result.data.apiKeys, `apiKeys (${origin.apiKeys ?? 'default'}, ${envName('apiKeys')})`));
+    problems.push(...keyProblems(fileKeys, `apiKeysFile ${result.data.apiKeysFile}`));
   }
+  if (!result.success || problems.length > 0) throw new KolError('invalid_config', `Invalid configuration:\n  - ${problems.join('\n  - ')}`);
   const config = result.data;
-  if (config.apiKeysFile) config.apiKeys = [...config.apiKeys, ...readKeysFile(config.apiKeysFile)];
+  config.apiKeys = [...config.apiKeys, ...fileKeys];
   if (config.workers === 0 && config.workerUrls.length === 0) {
     throw new KolError('invalid_config', 'Invalid configuration: workers is 0 and no workerUrls are given, so nothing could transcribe.');
   }
   return { config, origin };
+}
+
+export type KeyScope = 'all' | 'publish' | 'view';
+
+export interface ApiKey {
+  secret: string;
+  scope: KeyScope;
+}
+
+/** The shortest secret accepted, its scope suffix not counted. */
+export const MIN_KEY_LENGTH = 8;
+
+/** `SECRET`, `SECRET:publish` or `SECRET:view` → the secret and what it may do. */
+export function parseApiKey(entry: string): ApiKey {
+  const match = /^(.*):(publish|view)$/s.exec(entry);
+  return match ? { secret: match[1], scope: match[2] as KeyScope } : { secret: entry, scope: 'all' };
+}
+
+/**
+ * How a key is shown in logs, errors and --print-config: at most its first quarter (never more than
+ * 4 characters), which tells an operator which key it was without giving away a useful part of it.
+ */
+export function maskKey(secret: string): string {
+  return `${secret.slice(0, Math.min(4, Math.floor(secret.length / 4)))}…`;
+}
+
+/** A configured key as --print-config shows it: masked, with its scope. */
+export function describeKey(entry: string): string {
+  const { secret, scope } = parseApiKey(entry);
+  return scope === 'all' ? maskKey(secret) : `${maskKey(secret)}:${scope}`;
+}
+
+/** A URL as --print-config shows it: any password in it replaced by `***` (a Redis URL may carry one). */
+export function redactUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (!parsed.password) return url;
+    parsed.password = '***';
+    return parsed.toString();
+  } catch {
+    return url;
+  }
+}
+
+/** What is wrong with each bad key, naming it by position and masked, never in full. */
+function keyProblems(entries: string[], where: string): string[] {
+  return entries.flatMap((entry, i) => {
+    const { secret } = parseApiKey(entry);
+    const which = `${where}: key ${i + 1} (${maskKey(secret)})`;
+    if (secret.length < MIN_KEY_LENGTH) {
+      return [`${which} is ${secret.length} character(s) long; a key needs at least ${MIN_KEY_LENGTH}, not counting a :publish or :view scope`];
+    }
+    if (/[\s:,]/.test(secret)) return [`${which} holds a space, comma or ":"; only a final :publish or :view may follow the key`];
+    return [];
+  });
 }
 
 /** One key per line; `#` starts a comment; an optional `:publish` or `:view` limits the key's scope. */

@@ -14,15 +14,13 @@ import type { Scheduler } from '../engine/scheduler.js';
 import type { StreamTuning } from '../engine/stream.js';
 import type { SileroVad } from '../engine/vad/silero.js';
 import { atCapacityError, RETRY_AFTER_SECONDS } from './capacity.js';
-import type { ServerConfig } from './config.js';
+import { maskKey, parseApiKey, type KeyScope, type ServerConfig } from './config.js';
 import { errorCodeOf, heartbeatIntervalMs, PaceLimiter } from './gateway-support.js';
 import { bytesPerSecond, CLOSE_CODES, errorMessage, type ServerMessage, type SessionConfig } from './protocol.js';
 import { Session } from './session.js';
 
-export type KeyScope = 'all' | 'publish' | 'view';
-
 export interface Caller {
-  /** The API key used, or null on an open server. */
+  /** The API key's secret used, or null on an open server. */
   key: string | null;
   scope: KeyScope;
 }
@@ -186,7 +184,7 @@ export class Gateway {
       this.logger.info({ session: id, seconds: Math.round((Date.now() - now) / 1000), audioSeconds: Math.round(session.audioSeconds) }, 'session closed');
     });
     this.deps.onSessionCount?.(this.tracked.size);
-    this.logger.info({ session: id, key: caller.key ? `${caller.key.slice(0, 4)}…` : null, path: req.url?.split('?')[0] }, 'session opened');
+    this.logger.info({ session: id, key: caller.key ? maskKey(caller.key) : null, path: req.url?.split('?')[0] }, 'session opened');
     return session;
   }
 
@@ -226,7 +224,7 @@ export class Gateway {
   sendJson(ws: WebSocket, message: ServerMessage | Record<string, unknown>): void {
     if (ws.readyState !== ws.OPEN) return;
     if (ws.bufferedAmount > this.config.sendBufferBytes) {
-      this.logger.warn({ buffered: ws.bufferedAmount }, 'closing a client that does not read its messages');
+      this.logger.warn({ session: this.tracked.get(ws)?.session.id ?? null, buffered: ws.bufferedAmount }, 'closing a client that does not read its messages');
       this.deps.onError?.('slow_consumer');
       ws.close(CLOSE_CODES.tryAgainLater, 'slow_consumer');
       // A stuck client may not answer the close handshake either.
@@ -238,18 +236,24 @@ export class Gateway {
     ws.send(JSON.stringify(message));
   }
 
-  /** Stops accepting, lets every session deliver its pending finals, then closes (graceful drain). */
+  /**
+   * Refuses new sessions, lets every session deliver its pending finals, then closes (graceful drain).
+   * The port stays open until then, so that a load balancer's /readyz probe reads 503 `draining` and a
+   * new WebSocket gets 503 `server_shutting_down`, rather than a refused connection.
+   */
   async drain(graceMs = this.config.shutdownGraceSeconds * 1000): Promise<void> {
     this.draining = true;
-    this.server.close();
     const sessions = [...this.tracked.entries()];
     this.logger.info({ sessions: sessions.length }, 'draining: finishing open sessions');
     const finishing = sessions.map(async ([ws, t]) => {
-      t.send(errorMessage(new KolError('server_shutting_down', 'The server is shutting down; pending finals follow, then the connection closes.'), false));
+      t.send(errorMessage(new KolError('server_shutting_down', 'The server is shutting down: audio sent from now on is ignored; the finals of the audio received so far follow, then the connection closes.'), false));
       await t.session.finish('server_shutting_down');
       ws.close(CLOSE_CODES.goingAway, 'server_shutting_down');
     });
     await Promise.race([Promise.all(finishing), new Promise((resolve) => setTimeout(resolve, graceMs).unref())]);
+    // Stop listening first, so that close() does not wait for the connections left (caption viewers
+    // still in their close handshake) to end.
+    this.server.close();
     await this.close();
   }
 
@@ -361,8 +365,8 @@ export class Gateway {
     const presented = header?.startsWith('Bearer ') ? header.slice(7).trim() : header?.startsWith('Token ') ? header.slice(6).trim() : (keyFromSubprotocols(req) ?? url.searchParams.get('token'));
     if (!presented) throw new KolError('unauthorized', 'An API key is required: send "Authorization: Bearer KEY" or add ?token=KEY to the URL.');
     for (const entry of keys) {
-      const [key, scope] = entry.split(':') as [string, string | undefined];
-      if (sameSecret(key, presented)) return { key, scope: scope === 'publish' || scope === 'view' ? scope : 'all' };
+      const { secret, scope } = parseApiKey(entry);
+      if (sameSecret(secret, presented)) return { key: secret, scope };
     }
     throw new KolError('unauthorized', 'The API key is not valid.');
   }

@@ -85,7 +85,6 @@ function configError(error: z.ZodError): KolError {
 
 // ── client → server (text frames; binary frames are raw PCM in the session's encoding)
 
-const configMessage = z.object({ type: z.literal('config') }).catchall(z.unknown());
 const audioMessage = z.object({ type: z.literal('audio'), data: z.string() }).strict();
 const flushMessage = z.object({ type: z.literal('flush') }).strict();
 const eofMessage = z.object({ type: z.literal('eof') }).strict();
@@ -114,7 +113,10 @@ export function parseClientMessage(text: string): ClientMessage {
   const type = (json as { type?: unknown }).type;
   switch (type) {
     case 'config': {
-      const { type: _type, ...update } = configMessage.parse(json);
+      // The update is copied as own entries: JSON.parse makes "__proto__" an own field, which an
+      // assignment-based copy (a spread through a schema's output) would turn into the prototype,
+      // silently, where applyConfig's check for unknown fields would never see it.
+      const update = Object.fromEntries(Object.entries(json).filter(([key]) => key !== 'type'));
       return { type: 'config', update };
     }
     case 'audio': {

@@ -3,6 +3,7 @@
  * protocol messages. Transport-free: the native WebSocket endpoint and the compatibility dialects
  * (Deepgram, OpenAI Realtime, Vosk) all drive a Session and render its messages in their own format.
  */
+import { checkWholeFrames } from '../engine/audio/pcm.js';
 import { KolError, toKolError } from '../engine/errors.js';
 import type { Logger } from '../engine/log.js';
 import type { Scheduler } from '../engine/scheduler.js';
@@ -71,9 +72,14 @@ export class Session {
     this.announce();
   }
 
-  /** Takes client PCM. Throws for bad input; the session lives on. */
+  /**
+   * Takes client PCM. Throws for bad input; the session lives on. A frame that is rejected, or holds
+   * no bytes, is not audio: it does not start the stream, so a `config` may still follow it.
+   */
   audio(bytes: Uint8Array): void {
-    if (this.state === 'ending' || this.state === 'closed') throw new KolError('session_ended');
+    if (this.state === 'ending' || this.state === 'closed') return this.lateAudio();
+    if (bytes.length === 0) return;
+    checkWholeFrames(bytes.length, { encoding: this.config.encoding, channels: this.config.channels });
     if (this.stream) {
       this.stream.pushPcm(bytes);
       return;
@@ -86,6 +92,17 @@ export class Session {
       (stream) => this.pushSafely(stream, bytes),
       () => {},
     );
+  }
+
+  /**
+   * Audio after the session began to end is dropped. After the client's own eof that is a client bug,
+   * said once (not once per frame: a client streaming on would be flooded); when the server ends the
+   * session (a drain, a limit) the client was already told why, so it is dropped quietly.
+   */
+  private lateAudio(): void {
+    if (this.endReason !== 'eof' || this.toldLateAudio) return;
+    this.toldLateAudio = true;
+    throw new KolError('session_ended', 'Audio arrived after eof; it was ignored, and so is any more (this is said once).');
   }
 
   /** `onFlushed` (optional) runs once every final of the audio received so far has been sent. */
@@ -105,10 +122,14 @@ export class Session {
   }
 
   private finished: Promise<void> | null = null;
+  /** What ended the session: the client's `eof`, or the error code of the server's reason. */
+  private endReason: string | null = null;
+  private toldLateAudio = false;
 
   private async finishOnce(reason: string): Promise<void> {
     if (this.state === 'ending' || this.state === 'closed') return;
     this.state = 'ending';
+    this.endReason = reason;
     const stream = this.stream ?? (this.starting ? await this.starting.catch(() => null) : null);
     if (stream) await stream.end();
     if (this.state === 'ending') {

@@ -300,6 +300,8 @@ describe('streaming over /v1/stream with the real base model', () => {
     await expectError(() => ws.send(JSON.stringify({ type: 'audio', data: '***' })), 'invalid_base64');
     await expectError(() => ws.send(Buffer.alloc(3)), 'odd_pcm_length');
     await expectError(() => ws.send(Buffer.alloc(server.gateway.config.maxFrameBytes + 2)), 'frame_too_large');
+    // The rejected frames above were not audio; one that is fixes the configuration.
+    ws.send(Buffer.alloc(320));
     await expectError(() => ws.send(JSON.stringify({ type: 'config', language: 'en' })), 'config_after_audio');
     // The session still works: real audio gives a real final.
     const audio = await clipBytes(heClips[0]);

@@ -27,21 +27,28 @@ export function bytesPerSample(encoding: PcmEncoding): number {
   }
 }
 
-/** Decodes one frame. Throws `odd_pcm_length` when the bytes do not hold whole sample frames. */
-export function decodePcm(bytes: Uint8Array, format: PcmFormat): Float32Array {
+/** Throws `odd_pcm_length` when `byteLength` bytes do not hold whole sample frames of the format. */
+export function checkWholeFrames(byteLength: number, format: PcmFormat): void {
   const { encoding, channels } = format;
   if (!Number.isInteger(channels) || channels < 1) {
     throw new KolError('invalid_config', `The channel count must be a whole number of at least 1, not ${channels}.`);
   }
-  const sampleBytes = bytesPerSample(encoding);
-  const frameBytes = sampleBytes * channels;
-  if (bytes.byteLength % frameBytes !== 0) {
+  const frameBytes = bytesPerSample(encoding) * channels;
+  if (byteLength % frameBytes !== 0) {
     const what = channels === 1 ? `${encoding} mono` : `${encoding} with ${channels} channels`;
     throw new KolError(
       'odd_pcm_length',
-      `A PCM frame of ${bytes.byteLength} bytes does not hold a whole number of samples: for ${what} its length must be a multiple of ${frameBytes} bytes.`,
+      `A PCM frame of ${byteLength} bytes does not hold a whole number of samples: for ${what} its length must be a multiple of ${frameBytes} bytes.`,
     );
   }
+}
+
+/** Decodes one frame. Throws `odd_pcm_length` when the bytes do not hold whole sample frames. */
+export function decodePcm(bytes: Uint8Array, format: PcmFormat): Float32Array {
+  checkWholeFrames(bytes.byteLength, format);
+  const { encoding, channels } = format;
+  const sampleBytes = bytesPerSample(encoding);
+  const frameBytes = sampleBytes * channels;
 
   // DataView: WebSocket buffers may start at an odd offset, and the wire format is little-endian
   // whatever the host is.

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { log } from '../../engine/log.js';
 import { startServer } from '../app.js';
-import { loadConfig, type ServerConfig } from '../config.js';
+import { describeKey, loadConfig, redactUrl, type ServerConfig } from '../config.js';
 
 interface ServeFlags {
   config?: string;
@@ -48,7 +48,7 @@ export function register(program: Command): void {
         } satisfies Partial<Record<keyof ServerConfig, unknown>>,
       });
       if (flags.printConfig) {
-        const shown = { ...config, apiKeys: config.apiKeys.map((k) => `${k.slice(0, 4)}…`) };
+        const shown = { ...config, apiKeys: config.apiKeys.map(describeKey), redisUrl: redactUrl(config.redisUrl) };
         process.stdout.write(`${JSON.stringify({ config: shown, origin }, null, 2)}\n`);
         return;
       }

@@ -9,6 +9,7 @@ import { after, before, describe, test } from 'node:test';
 import WebSocket from 'ws';
 import type { RunningServer } from '../app.js';
 import { haveAssets, REAL_MODEL } from '../../test/helpers/assets.js';
+import { capturingLogger } from '../../test/helpers/log.js';
 import { RecordingClient, sleep, tryUpgrade, waitUntil, type Refusal } from '../../test/helpers/production.js';
 import { startTestServer } from '../../test/helpers/server.js';
 
@@ -213,11 +214,12 @@ describe('access control and limits', () => {
 describe('time limits, heartbeat and slow readers', () => {
   let server: RunningServer;
   let url: string;
+  const log = capturingLogger();
 
   before(async () => {
     if (!fs.existsSync(REAL_MODEL)) return;
     // 1 s idle timeout and 3 s sessions (heartbeat every 333 ms); the smallest send buffer.
-    server = await startTestServer({ idleTimeoutSeconds: 1, maxSessionSeconds: 3, sendBufferBytes: 16 * 1024, workers: 1 });
+    server = await startTestServer({ idleTimeoutSeconds: 1, maxSessionSeconds: 3, sendBufferBytes: 16 * 1024, workers: 1 }, log.logger);
     url = `${server.url}/v1/stream`;
   });
   after(() => server?.close());
@@ -303,6 +305,9 @@ describe('time limits, heartbeat and slow readers', () => {
       const closed = await c.closed;
       assert.equal(closed.code, 1013);
       assert.equal(closed.reason, 'slow_consumer');
+      const ready = c.messages.find((m) => m.type === 'ready');
+      const cutOff = log.lines.filter((r) => r.msg === 'closing a client that does not read its messages');
+      assert.ok(ready && cutOff.length > 0 && cutOff.every((r) => r.session === ready.session_id), `the log line names the session (${JSON.stringify(cutOff[0])})`);
       assert.ok(maxBuffered <= 16 * 1024 + 4096, `server-side buffer stayed bounded (${maxBuffered} bytes)`);
       const growth = (process.memoryUsage().rss - rssBefore) / 1e6;
       t.diagnostic(`RSS growth during the flood (server and client in this process): ${growth.toFixed(0)} MB`);

@@ -23,7 +23,7 @@ test('--print-config merges file < environment < flags and says where each value
     fs.writeFileSync(keys, '# viewers\nviewer-secret-1:view\n\nfile-key-abcdefgh  # comment\n');
     const kol = new KolProcess(
       ['serve', '--print-config', '--config', file, '--workers', '3', '--worker-url', 'http://gpu-a:8910', '--worker-url', 'http://gpu-b:8910'],
-      cleanEnv({ KOL_PORT: '9100', KOL_API_KEYS: 'env-key-12345678,env-pub-key-1:publish', KOL_API_KEYS_FILE: keys, KOL_GPU: 'on', KOL_GPU_FALLBACK: 'refuse', REDIS_URL: 'redis://r:6379' }),
+      cleanEnv({ KOL_PORT: '9100', KOL_API_KEYS: 'env-key-12345678,env-pub-key-1:publish', KOL_API_KEYS_FILE: keys, KOL_GPU: 'on', KOL_GPU_FALLBACK: 'refuse', REDIS_URL: 'redis://:redis-pass-word@r:6379' }),
     );
     const exit = await kol.exited;
     assert.equal(exit.code, 0, kol.lines.join('\n'));
@@ -37,13 +37,40 @@ test('--print-config merges file < environment < flags and says where each value
     assert.deepEqual(config.workerUrls, ['http://gpu-a:8910', 'http://gpu-b:8910']);
     assert.equal(config.gpu, 'on');
     assert.equal(config.gpuFallback, 'refuse');
-    assert.equal(config.redisUrl, 'redis://r:6379');
+    assert.equal(config.redisUrl, 'redis://:***@r:6379', 'the Redis password is not shown');
     assert.equal(config.maxFrameBytes, 256 * 1024, 'a default');
     assert.equal(origin.maxFrameBytes, undefined);
-    // Keys from the environment and the keys file, shown masked only.
-    assert.equal((config.apiKeys as string[]).length, 4);
-    for (const key of config.apiKeys as string[]) assert.match(key, /^.{4}…$/);
-    assert.ok(!kol.stdout.includes('12345678') && !kol.stdout.includes('abcdefgh') && !kol.stdout.includes('secret'), 'no key is printed');
+    // Keys from the environment and the keys file, shown masked only (at most a quarter, with the scope).
+    assert.deepEqual(config.apiKeys, ['env-…', 'env…:publish', 'vie…:view', 'file…']);
+    assert.ok(!kol.stdout.includes('12345678') && !kol.stdout.includes('abcdefgh') && !kol.stdout.includes('secret') && !kol.stdout.includes('pass-word'), 'no key or password is printed');
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a short or malformed key is refused at start, named by position; no key is ever printed beyond a short prefix', async () => {
+  const dir = tempDir();
+  try {
+    const keys = path.join(dir, 'keys.txt');
+    // 7 characters and a ":view" suffix: 12 in all, but the secret alone is too short.
+    fs.writeFileSync(keys, 'Qz7Xw3v:view\nfile-good-key-9R4tW1\n');
+    const good = 'env-good-key-7Hq2Zp';
+    for (const args of [['serve', '--print-config'], ['serve']]) {
+      const kol = new KolProcess(args, cleanEnv({ KOL_API_KEYS: `${good},Zq:publish,Kp4Vw,with:colon-key-123`, KOL_API_KEYS_FILE: keys }));
+      const exit = await kol.exited;
+      assert.equal(exit.code, 1, `${args.join(' ')} refuses to start`);
+      const output = `${kol.stdout}\n${kol.lines.join('\n')}`;
+      assert.match(output, /invalid_config/);
+      assert.match(output, /apiKeys \(env KOL_API_KEYS, KOL_API_KEYS\): key 2 \(…\) is 2 character\(s\) long; a key needs at least 8/);
+      assert.match(output, /key 3 \(K…\) is 5 character\(s\) long/);
+      assert.match(output, /key 4 \(with…\) holds a space, comma or ":"/);
+      assert.match(output, /apiKeysFile .*keys\.txt: key 1 \(Q…\) is 7 character\(s\) long/);
+      // Not one key, good or bad, beyond its first quarter.
+      for (const secret of [good, 'Zq', 'Kp4Vw', 'with:colon-key-123', 'Qz7Xw3v', 'file-good-key-9R4tW1']) {
+        const tooMuch = secret.slice(0, Math.max(2, Math.floor(secret.length / 4) + 1));
+        assert.ok(!output.includes(tooMuch), `${args.join(' ')}: "${tooMuch}" (more than a quarter of a key) is not printed:\n${output}`);
+      }
+    }
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }

@@ -10,12 +10,12 @@ import { describe, test } from 'node:test';
 import WebSocket from 'ws';
 import { decodeAudioFile } from '../../engine/audio/wav.js';
 import { assetPath, haveAssets, REAL_MODEL } from '../../test/helpers/assets.js';
-import { childPids, cleanEnv, clipS16, heClip, KolProcess, processState, RecordingClient, sleep, toS16, waitUntil } from '../../test/helpers/production.js';
+import { childPids, cleanEnv, clipS16, heClip, KolProcess, processState, RecordingClient, sleep, toS16, tryUpgrade, waitUntil } from '../../test/helpers/production.js';
 
 type Final = { type: 'final'; text: string; end: number };
 
-async function startServe(): Promise<{ kol: KolProcess; url: string }> {
-  const kol = new KolProcess(['serve'], cleanEnv({ KOL_MODEL: REAL_MODEL, KOL_PORT: '0', KOL_WORKERS: '2', KOL_THREADS: '1', KOL_GPU: 'off', KOL_CAPACITY: '2' }));
+async function startServe(env: Record<string, string> = {}): Promise<{ kol: KolProcess; url: string }> {
+  const kol = new KolProcess(['serve'], cleanEnv({ KOL_MODEL: REAL_MODEL, KOL_PORT: '0', KOL_WORKERS: '2', KOL_THREADS: '1', KOL_GPU: 'off', KOL_CAPACITY: '2', ...env }));
   const listening = await kol.waitForLog('kol is listening');
   return { kol, url: String(listening.url) };
 }
@@ -102,6 +102,68 @@ describe('SIGTERM drains a real kol serve process', () => {
       assert.ok(words.length > 5);
       for (const word of words) assert.ok(!log.includes(word), `the info log does not contain the transcript word "${word}"`);
     } finally {
+      kol.kill();
+    }
+  });
+
+  test('while draining: /readyz is 503 at once, a new WebSocket gets 503, audio a client keeps sending is dropped without an error per frame; logs show at most a quarter of a key', async (t) => {
+    const clip = heClip('Hungary1_0068');
+    if (!haveAssets(t, REAL_MODEL, clip.wav)) return;
+    // 10 characters: the log may show 2 of them.
+    const key = 'K7f2Qx9mZ1';
+    const { kol, url } = await startServe({ KOL_API_KEYS: key, KOL_WORKERS: '1' });
+    const http = url.replace(/^ws/, 'http').replace(/\/v1\/stream$/, '');
+    let sender: NodeJS.Timeout | undefined;
+    try {
+      assert.equal((await fetch(`${http}/readyz`)).status, 200, 'ready before the signal');
+      const client = await RecordingClient.open(`${url}?partials=false`, { headers: { authorization: `Bearer ${key}` } });
+      await client.waitFor((m) => m.type === 'ready');
+      // Real time, 100 ms a frame, looping the clip, until the server closes the socket.
+      const audio = await clipS16(clip);
+      let offset = 0;
+      sender = setInterval(() => {
+        if (client.ws.readyState !== WebSocket.OPEN) return;
+        client.ws.send(audio.subarray(offset, offset + 3200));
+        offset = (offset + 3200) % (audio.length - (audio.length % 3200));
+      }, 100);
+      await sleep(3000);
+      const errorsBefore = client.errors().length;
+      kol.child.kill('SIGTERM');
+      const signalledAt = performance.now();
+
+      let readyz: { status: number; body: unknown } | null = null;
+      while (performance.now() - signalledAt < 2000) {
+        const res = await fetch(`${http}/readyz`).catch((err: Error) => ({ status: 0, json: async () => (err.cause as Error | undefined)?.message ?? err.message }));
+        readyz = { status: res.status, body: await res.json() };
+        if (readyz.status !== 200) break;
+        await sleep(10);
+      }
+      const readyzMs = performance.now() - signalledAt;
+      t.diagnostic(`/readyz answered ${readyz?.status} ${JSON.stringify(readyz?.body)} ${readyzMs.toFixed(0)} ms after SIGTERM`);
+      assert.deepEqual(readyz, { status: 503, body: { status: 'draining' } }, '/readyz answers 503 draining');
+      assert.equal(client.ws.readyState, WebSocket.OPEN, 'while the session is still finishing');
+      const refusal = await tryUpgrade(url, { headers: { authorization: `Bearer ${key}` } });
+      assert.ok('status' in refusal, 'a new WebSocket during the drain is refused');
+      assert.deepEqual([refusal.status, refusal.body.code], [503, 'server_shutting_down']);
+
+      const closed = await client.closed;
+      clearInterval(sender);
+      assert.equal(closed.code, 1001);
+      assert.deepEqual(await kol.exited, { code: 0, signal: null });
+      const during = client.errors().slice(errorsBefore);
+      t.diagnostic(`errors during the drain: ${JSON.stringify(during.map((e) => e.code))}`);
+      assert.deepEqual(
+        during.map((e) => [e.code, e.fatal]),
+        [['server_shutting_down', false]],
+        'one notice, and no error for each frame sent after it',
+      );
+      assert.match(during[0].message, /audio sent from now on is ignored/);
+
+      const log = kol.lines.join('\n');
+      assert.ok(kol.records().some((r) => r.msg === 'session opened' && r.key === 'K7…'), 'the session is logged with its key masked');
+      assert.ok(!log.includes(key.slice(0, 3)), 'no more than a quarter of the key is logged');
+    } finally {
+      clearInterval(sender);
       kol.kill();
     }
   });

@@ -282,15 +282,16 @@ describe('fuzzing the WebSocket endpoint while a good session streams', () => {
     const cleanText = finalText(clean);
     assert.ok(cleanText.length > 0, 'the clean run has a transcript');
 
-    // The fuzz sessions, each started with one bad binary frame so that its audio has begun (after
-    // which every config message is config_after_audio, whatever it holds).
+    // The fuzz sessions, each started with one sample frame of audio so that its audio has begun
+    // (after which every config message is config_after_audio, whatever it holds). A rejected frame
+    // would not do: it is not audio.
     const factory = new FrameFactory(SEED);
     const sessions = await Promise.all(
       Array.from({ length: FUZZ_SESSIONS }, async () => {
         const client = await RecordingClient.open(`${url}${FUZZ_QUERY}`);
         await client.waitFor((m) => m.type === 'ready');
-        const first: Frame = { binary: true, data: Buffer.alloc(SAMPLE_FRAME_BYTES + 1), expected: 'odd_pcm_length' };
-        const frames = [first, ...Array.from({ length: FRAMES_PER_SESSION - 1 }, () => factory.bad())];
+        client.ws.send(Buffer.alloc(SAMPLE_FRAME_BYTES));
+        const frames = Array.from({ length: FRAMES_PER_SESSION }, () => factory.bad());
         return { client, frames };
       }),
     );

@@ -8,26 +8,14 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { Writable } from 'node:stream';
 import { describe, test } from 'node:test';
-import { pino } from 'pino';
 import { isKolError, KolError } from '../../engine/errors.js';
 import { engineBuildDir, type BuildOptions, type EngineBuild } from '../../engine/whisper/build.js';
 import { startServer } from '../app.js';
 import { DEFAULT_CONFIG, type ServerConfig } from '../config.js';
 import { chooseEngine, parseGpuList, type GpuProbe } from '../gpu.js';
 import { haveAssets, REAL_MODEL } from '../../test/helpers/assets.js';
-
-function capturingLogger() {
-  const lines: Array<{ level: number; msg: string; [k: string]: unknown }> = [];
-  const sink = new Writable({
-    write(chunk: Buffer, _enc, done) {
-      for (const line of chunk.toString().split('\n')) if (line.trim()) lines.push(JSON.parse(line) as (typeof lines)[number]);
-      done();
-    },
-  });
-  return { logger: pino({ level: 'info' }, sink), lines };
-}
+import { capturingLogger } from '../../test/helpers/log.js';
 
 const fakeEngine = (cuda: boolean): EngineBuild => ({ binary: `/fake/${cuda ? 'cuda' : 'cpu'}/whisper-server`, version: 'test', cuda, dir: '/fake' });
 

@@ -1,23 +1,28 @@
+import type { Logger } from '../../engine/log.js';
 import { startServer, type RunningServer } from '../../server/app.js';
 import { DEFAULT_CONFIG, type ServerConfig } from '../../server/config.js';
 import { REAL_MODEL } from './assets.js';
 
 /**
  * A real server on a free port with real whisper-server workers on the real base model (2 workers,
- * 1 thread each: this machine has 2 cores). Quiet logs unless KOL_LOG_LEVEL says otherwise. Admission
- * capacity is fixed at the session limit: measuring it would cost every test server seconds of
- * inference at start (server/capacity.test.ts measures it).
+ * 1 thread each: this machine has 2 cores). Quiet logs unless KOL_LOG_LEVEL says otherwise, or a
+ * logger is given (test/helpers/log.ts captures one). Admission capacity is fixed at the session
+ * limit: measuring it would cost every test server seconds of inference at start
+ * (server/capacity.test.ts measures it).
  */
-export async function startTestServer(overrides: Partial<ServerConfig> = {}): Promise<RunningServer> {
-  return startServer({
-    ...DEFAULT_CONFIG,
-    port: 0,
-    model: REAL_MODEL,
-    workers: 2,
-    threads: 1,
-    gpu: 'off',
-    logLevel: 'warn',
-    capacity: overrides.maxSessions ?? DEFAULT_CONFIG.maxSessions,
-    ...overrides,
-  });
+export async function startTestServer(overrides: Partial<ServerConfig> = {}, logger?: Logger): Promise<RunningServer> {
+  return startServer(
+    {
+      ...DEFAULT_CONFIG,
+      port: 0,
+      model: REAL_MODEL,
+      workers: 2,
+      threads: 1,
+      gpu: 'off',
+      logLevel: 'warn',
+      capacity: overrides.maxSessions ?? DEFAULT_CONFIG.maxSessions,
+      ...overrides,
+    },
+    logger,
+  );
 }
