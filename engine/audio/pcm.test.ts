@@ -40,6 +40,18 @@ describe('decodePcm', () => {
     assert.equal(decodePcm(new Uint8Array(0), { encoding: 'pcm_s16le', channels: 2 }).length, 0);
   });
 
+  test('NaN and ±Infinity f32 samples become silence and are counted across frames', () => {
+    const stats = { nonFinite: 0 };
+    const mono = decodePcm(f32(0.5, Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY), { encoding: 'pcm_f32le', channels: 1 }, stats);
+    assert.deepEqual([...mono], [0.5, 0, 0, 0]);
+    assert.equal(stats.nonFinite, 3);
+    // In stereo the bad channel is silence and the other is averaged with it; the count goes on.
+    const stereo = decodePcm(f32(0.5, Number.NaN, -0.25, 0.25), { encoding: 'pcm_f32le', channels: 2 }, stats);
+    assert.deepEqual([...stereo], [0.25, 0]);
+    assert.equal(stats.nonFinite, 4);
+    assert.deepEqual([...decodePcm(f32(Number.NaN), { encoding: 'pcm_f32le', channels: 1 })], [0], 'counting is optional');
+  });
+
   test('a frame that splits a sample is odd_pcm_length, naming its length and the multiple', () => {
     const cases: [number, PcmEncoding, number, number][] = [
       [3, 'pcm_s16le', 1, 2],

@@ -4,6 +4,9 @@
  * Stateless on purpose: every frame must hold whole sample frames (one sample per channel). A frame
  * that splits a sample is a client bug, and carrying half a sample over to the next frame would
  * silently shift every later sample by a byte, so it is rejected instead.
+ *
+ * Float samples that are not finite (NaN, ±Infinity) become 0 and are counted: one would otherwise
+ * poison the VAD's recurrent state, and the resampler's filter, for the rest of the stream.
  */
 import { KolError } from '../errors.js';
 
@@ -27,8 +30,14 @@ export function bytesPerSample(encoding: PcmEncoding): number {
   }
 }
 
+/** Counts what decoding had to repair; pass the same object to every call to total a stream. */
+export interface PcmStats {
+  /** NaN or ±Infinity samples replaced with 0. */
+  nonFinite: number;
+}
+
 /** Decodes one frame. Throws `odd_pcm_length` when the bytes do not hold whole sample frames. */
-export function decodePcm(bytes: Uint8Array, format: PcmFormat): Float32Array {
+export function decodePcm(bytes: Uint8Array, format: PcmFormat, stats?: PcmStats): Float32Array {
   const { encoding, channels } = format;
   if (!Number.isInteger(channels) || channels < 1) {
     throw new KolError('invalid_config', `The channel count must be a whole number of at least 1, not ${channels}.`);
@@ -42,26 +51,35 @@ export function decodePcm(bytes: Uint8Array, format: PcmFormat): Float32Array {
       `A PCM frame of ${bytes.byteLength} bytes does not hold a whole number of samples: for ${what} its length must be a multiple of ${frameBytes} bytes.`,
     );
   }
-
   // DataView: WebSocket buffers may start at an odd offset, and the wire format is little-endian
   // whatever the host is.
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const frames = bytes.byteLength / frameBytes;
-  const out = new Float32Array(frames);
-  const read =
-    encoding === 'pcm_s16le'
-      ? (offset: number) => view.getInt16(offset, true) / 32768
-      : (offset: number) => view.getFloat32(offset, true);
+  const read: SampleReader = encoding === 'pcm_s16le' ? (v, o) => v.getInt16(o, true) / 32768 : (v, o) => v.getFloat32(o, true);
+  return downmix(view, channels, sampleBytes, read, stats);
+}
 
-  if (channels === 1) {
-    for (let i = 0; i < frames; i++) out[i] = read(i * sampleBytes);
-    return out;
-  }
+/** Reads one sample at a byte offset as a float, nominally in [-1, 1]. */
+export type SampleReader = (view: DataView, offset: number) => number;
+
+/**
+ * Interleaved samples → mono float32, averaging the channels; a trailing partial frame is dropped.
+ * Non-finite samples count as 0 (and are counted in `stats`).
+ */
+export function downmix(view: DataView, channels: number, sampleBytes: number, read: SampleReader, stats?: PcmStats): Float32Array {
+  const frameBytes = sampleBytes * channels;
+  const frames = Math.floor(view.byteLength / frameBytes);
+  const out = new Float32Array(frames);
+  let nonFinite = 0;
   for (let i = 0; i < frames; i++) {
     let sum = 0;
     const base = i * frameBytes;
-    for (let c = 0; c < channels; c++) sum += read(base + c * sampleBytes);
+    for (let c = 0; c < channels; c++) {
+      const v = read(view, base + c * sampleBytes);
+      if (Number.isFinite(v)) sum += v;
+      else nonFinite++;
+    }
     out[i] = sum / channels;
   }
+  if (stats) stats.nonFinite += nonFinite;
   return out;
 }
