@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { isKolError } from '../errors.js';
 import { decodePcm, type PcmEncoding } from './pcm.js';
+import { createResampler } from './resample.js';
 
 function s16(...values: number[]): Uint8Array {
   const bytes = Buffer.alloc(values.length * 2);
@@ -50,6 +51,17 @@ describe('decodePcm', () => {
     assert.deepEqual([...stereo], [0.25, 0]);
     assert.equal(stats.nonFinite, 4);
     assert.deepEqual([...decodePcm(f32(Number.NaN), { encoding: 'pcm_f32le', channels: 1 })], [0], 'counting is optional');
+  });
+
+  test('f32 samples beyond ±1 are clipped: near the float limit they would overflow the resampler', async () => {
+    const huge = f32(3.4e38, -3.4e38, 1.5, -1.25, 1e-3);
+    assert.deepEqual([...decodePcm(huge, { encoding: 'pcm_f32le', channels: 1 })], [1, -1, 1, -1, Math.fround(1e-3)]);
+    // The resampler's overshoot on full-scale alternation stays finite.
+    const wild = new Float32Array(4410).map((_, i) => (i % 7 < 3 ? 3.4e38 : -3.4e38));
+    const resampler = await createResampler(8000);
+    const out = [...resampler.process(decodePcm(new Uint8Array(wild.buffer), { encoding: 'pcm_f32le', channels: 1 })), ...resampler.flush()];
+    resampler.close();
+    assert.ok(out.every(Number.isFinite));
   });
 
   test('a frame that splits a sample is odd_pcm_length, naming its length and the multiple', () => {

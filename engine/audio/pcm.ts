@@ -6,7 +6,9 @@
  * silently shift every later sample by a byte, so it is rejected instead.
  *
  * Float samples that are not finite (NaN, ±Infinity) become 0 and are counted: one would otherwise
- * poison the VAD's recurrent state, and the resampler's filter, for the rest of the stream.
+ * poison the VAD's recurrent state, and the resampler's filter, for the rest of the stream. Finite
+ * ones beyond ±1 are clipped, as whisper hears them anyway: near the float limit the resampler's
+ * overshoot turns them into Infinity.
  */
 import { KolError } from '../errors.js';
 
@@ -63,7 +65,7 @@ export type SampleReader = (view: DataView, offset: number) => number;
 
 /**
  * Interleaved samples → mono float32, averaging the channels; a trailing partial frame is dropped.
- * Non-finite samples count as 0 (and are counted in `stats`).
+ * Samples are clipped to [-1, 1]; non-finite ones count as 0 (and are counted in `stats`).
  */
 export function downmix(view: DataView, channels: number, sampleBytes: number, read: SampleReader, stats?: PcmStats): Float32Array {
   const frameBytes = sampleBytes * channels;
@@ -75,7 +77,8 @@ export function downmix(view: DataView, channels: number, sampleBytes: number, r
     const base = i * frameBytes;
     for (let c = 0; c < channels; c++) {
       const v = read(view, base + c * sampleBytes);
-      if (Number.isFinite(v)) sum += v;
+      if (v >= -1 && v <= 1) sum += v;
+      else if (Number.isFinite(v)) sum += v > 0 ? 1 : -1;
       else nonFinite++;
     }
     out[i] = sum / channels;
