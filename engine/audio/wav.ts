@@ -3,7 +3,7 @@
  * a 16-bit WAV (what whisper-server is sent).
  *
  * WAV (any rate, channel count, 8/16/24/32-bit integer, 32/64-bit float, A-law, µ-law) is decoded
- * here: `wavefile` parses the container, the samples are read and downmixed directly. Anything
+ * here: its chunks are walked, the samples read and downmixed directly. Anything
  * else (mp3, ogg, flac, m4a, WAV with a compressed encoding…) goes through ffmpeg when it is on
  * the PATH.
  */
@@ -89,15 +89,6 @@ function isWav(bytes: Buffer): boolean {
   return (container === 'RIFF' || container === 'RIFX' || container === 'RF64') && bytes.toString('latin1', 8, 12) === 'WAVE';
 }
 
-/** The parts of wavefile's untyped `fmt` chunk object that are read here (any may be missing in a broken file). */
-interface WavFmt {
-  audioFormat?: number;
-  numChannels?: number;
-  sampleRate?: number;
-  bitsPerSample?: number;
-  subformat?: number[];
-}
-
 const WAVE_FORMAT_PCM = 1;
 const WAVE_FORMAT_IEEE_FLOAT = 3;
 const WAVE_FORMAT_ALAW = 6;
@@ -109,36 +100,56 @@ type WavDecode =
   | { kind: 'needs_ffmpeg'; encoding: string };
 
 function decodeWav(bytes: Buffer, name: string): WavDecode {
-  let wav: wavefile.WaveFile;
-  try {
-    wav = new wavefile.WaveFile(bytes);
-  } catch (err) {
-    throw new KolError('audio_unreadable', `${name}: not a readable WAV file (${err instanceof Error ? err.message : String(err)}).`, { cause: err });
-  }
-  const fmt = wav.fmt as WavFmt;
+  const { fmt, data, littleEndian } = riffChunks(bytes, name);
+  const u16 = (at: number) => (littleEndian ? fmt.readUInt16LE(at) : fmt.readUInt16BE(at));
+  const u32 = (at: number) => (littleEndian ? fmt.readUInt32LE(at) : fmt.readUInt32BE(at));
   // WAVE_FORMAT_EXTENSIBLE keeps the real format code in the first field of its sub-format GUID.
-  const format = fmt.audioFormat === WAVE_FORMAT_EXTENSIBLE ? fmt.subformat?.[0] : fmt.audioFormat;
-  const { numChannels: channels, sampleRate: rate, bitsPerSample: bits } = fmt;
-  // bits may be 0 for a compressed encoding (MP3 in WAV): judged with the encoding, below.
-  if (!isCount(format) || !isCount(channels) || !isCount(rate) || !Number.isInteger(bits)) {
-    throw new KolError('audio_unreadable', `${name}: the WAV header is broken (format ${format}, ${channels} channels, ${rate} Hz, ${bits} bits).`);
+  const format = u16(0) === WAVE_FORMAT_EXTENSIBLE ? (fmt.length >= 28 ? u32(24) : 0) : u16(0);
+  const channels = u16(2);
+  const rate = u32(4);
+  const bits = u16(14); // 0 for some compressed encodings (MP3 in WAV): judged with the encoding
+  if (format === 0 || channels === 0 || rate === 0) {
+    throw new KolError('audio_unreadable', `${name}: the WAV header is broken (format ${format}, ${channels} channels, ${rate} Hz).`);
   }
-  const reader = sampleReader(format, bits!, wav.container !== 'RIFX');
+  const reader = sampleReader(format, bits, littleEndian);
   if (reader === 'other_encoding') return { kind: 'needs_ffmpeg', encoding: `encoding ${format}` };
   if (reader === 'bad_depth') {
     throw new KolError('audio_unreadable', `${name}: the WAV header gives ${describeFormat(format)} at ${bits} bits, which is not a valid sample size.`);
   }
-  const data = wav.data as { samples: Uint8Array; chunkSize: number };
-  // The declared size, not wavefile's slice, which takes in the pad byte after an odd-sized chunk;
-  // a file cut short has fewer bytes than declared, and its partial last frame is dropped.
-  const samples = data.samples.subarray(0, Math.min(data.chunkSize, data.samples.length));
+  // A file cut short ends mid-frame: the partial frame is dropped.
   const stats: PcmStats = { nonFinite: 0 };
-  const mono = downmix(new DataView(samples.buffer, samples.byteOffset, samples.byteLength), channels, reader.bytes, reader.read, stats);
+  const mono = downmix(new DataView(data.buffer, data.byteOffset, data.byteLength), channels, reader.bytes, reader.read, stats);
   return { kind: 'pcm', mono, rate, channels, nonFinite: stats.nonFinite };
 }
 
-function isCount(value: number | undefined): value is number {
-  return Number.isInteger(value) && value! >= 1;
+/**
+ * The "fmt " and "data" chunks of a RIFF (little-endian), RIFX (big-endian) or RF64 file, found by
+ * walking its chunks: any others (LIST, JUNK, fact, bext…) are skipped wherever they are, the RIFF
+ * size is ignored, and a data size past the end of the file means "to the end", as a writer that did
+ * not know the length leaves it.
+ */
+function riffChunks(bytes: Buffer, name: string): { fmt: Buffer; data: Buffer; littleEndian: boolean } {
+  const container = bytes.toString('latin1', 0, 4);
+  const littleEndian = container !== 'RIFX';
+  const u32 = (at: number) => (littleEndian ? bytes.readUInt32LE(at) : bytes.readUInt32BE(at));
+  let fmt: Buffer | null = null;
+  let data: Buffer | null = null;
+  let rf64DataSize: number | null = null;
+  for (let at = 12; at + 8 <= bytes.length && !(fmt && data); ) {
+    const id = bytes.toString('latin1', at, at + 4);
+    let size = u32(at + 4);
+    const body = at + 8;
+    // RF64 keeps the real 64-bit data size in its ds64 chunk and 0xFFFFFFFF in the data chunk.
+    if (id === 'ds64' && container === 'RF64' && size >= 16 && body + 16 <= bytes.length) rf64DataSize = bytes.readUInt32LE(body + 8) + bytes.readUInt32LE(body + 12) * 2 ** 32;
+    if (id === 'data' && size === 0xffffffff && rf64DataSize !== null) size = rf64DataSize;
+    const chunkBytes = bytes.subarray(body, Math.min(body + size, bytes.length));
+    if (id === 'fmt ' && !fmt) fmt = chunkBytes;
+    if (id === 'data' && !data) data = chunkBytes;
+    at = body + size + (size % 2); // chunks are padded to an even length
+  }
+  if (!fmt || fmt.length < 16) throw new KolError('audio_unreadable', `${name}: not a readable WAV file (${fmt ? 'its "fmt " chunk is cut short' : 'it has no "fmt " chunk'}).`);
+  if (!data) throw new KolError('audio_unreadable', `${name}: not a readable WAV file (it has no "data" chunk).`);
+  return { fmt, data, littleEndian };
 }
 
 function describeFormat(format: number): string {
