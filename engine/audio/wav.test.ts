@@ -6,7 +6,7 @@ import path from 'node:path';
 import { after, describe, test } from 'node:test';
 import wavefile from 'wavefile';
 import { assetPath, clips, haveAssets } from '../../test/helpers/assets.js';
-import { listChunk, u32, wavBytes } from '../../test/helpers/wav-bytes.js';
+import { chunk, listChunk, u32, wavBytes } from '../../test/helpers/wav-bytes.js';
 import { isKolError } from '../errors.js';
 import { decodeAudioFile, encodeWav16k } from './wav.js';
 
@@ -139,6 +139,15 @@ describe('decodeAudioFile: WAV', () => {
     assert.equal(f64.nonFiniteSamples, 3);
     const clean = await decodeAudioFile(write('clean.wav', wavBytes({ format: 3, channels: 1, rate: 16_000, bits: 32, data: samplesOf((b, v, o) => b.writeFloatLE(v, o), 4, [0.1, 0.2]) })));
     assert.equal(clean.nonFiniteSamples, 0);
+  });
+
+  test('chunks around the data (two LIST chunks, JUNK) are skipped, and the RIFF size is not trusted', async () => {
+    const data = samplesOf((b, v, o) => b.writeInt16LE(v, o), 2, [0, 16384, -16384]);
+    const around = { before: [listChunk('title'), chunk('JUNK', Buffer.alloc(5))], after: [listChunk('artist'), listChunk('album')] };
+    for (const riffSize of [undefined, 4, 0xffffffff]) {
+      const audio = await decodeAudioFile(write('tagged.wav', wavBytes({ format: 1, channels: 1, rate: 16_000, bits: 16, data, ...around, riffSize })));
+      closeTo(audio.pcm, [0, 0.5, -0.5], 1e-7);
+    }
   });
 
   test('a text file named .wav is audio_unreadable, naming the file', async () => {
