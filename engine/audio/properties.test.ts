@@ -12,6 +12,7 @@ import path from 'node:path';
 import { after, describe, test } from 'node:test';
 import fc from 'fast-check';
 import { DEFAULT_CONFIG } from '../../server/config.js';
+import { concatAudio } from '../../test/helpers/signals.js';
 import { chunk, listChunk, wavBytes } from '../../test/helpers/wav-bytes.js';
 import { isKolError, KolError, type ErrorCode } from '../errors.js';
 import { FRAME_SAMPLES, FrameChunker } from '../vad/frames.js';
@@ -44,16 +45,6 @@ const streamCase = fc
     }) as fc.Arbitrary<typeof format & { bytes: Uint8Array; frames: number[] }>,
   );
 
-function concat(parts: Float32Array[]): Float32Array {
-  const out = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
-}
-
 describe('the streaming audio path: decodePcm → resampler → FrameChunker', () => {
   test('framed any way, the audio comes out as in one piece: nothing lost, nothing doubled, all finite', async () => {
     await fc.assert(
@@ -68,14 +59,14 @@ describe('the streaming audio path: decodePcm → resampler → FrameChunker', (
           pieces.push(decodePcm(bytes.subarray(at, at + size), format));
           at += size;
         }
-        const decoded = concat(pieces);
+        const decoded = concatAudio(...pieces);
         assert.equal(decoded.length, bytes.length / frameBytes);
         assert.deepEqual(decoded, whole);
         assert.ok(decoded.every((v) => v >= -1 && v <= 1), 'finite and within [-1, 1]');
 
         // Resampled in the same pieces and in one, then cut into VAD frames in those pieces.
         const oneShot = await createResampler(inputRate);
-        const reference = concat([oneShot.process(whole), oneShot.flush()]);
+        const reference = concatAudio(oneShot.process(whole), oneShot.flush());
         oneShot.close();
         const streamed = await createResampler(inputRate);
         const chunker = new FrameChunker();
@@ -93,7 +84,7 @@ describe('the streaming audio path: decodePcm → resampler → FrameChunker', (
         assert.equal(resampled, reference.length);
         assert.equal(vadFrames.length, Math.ceil(reference.length / FRAME_SAMPLES));
         assert.ok(vadFrames.every((f) => f.length === FRAME_SAMPLES));
-        const framed = concat(vadFrames);
+        const framed = concatAudio(...vadFrames);
         assert.ok(framed.every(Number.isFinite), 'no NaN or Infinity reaches the VAD');
         for (let i = 0; i < reference.length; i++) {
           // libsamplerate's state makes chunked and one-shot output agree to float rounding.
