@@ -6,7 +6,7 @@
  * Knows nothing of WebSockets: the server's session turns these events into protocol messages.
  */
 import { EventEmitter } from 'node:events';
-import { decodePcm, type PcmEncoding, type PcmStats } from './audio/pcm.js';
+import { decodePcm, type PcmEncoding } from './audio/pcm.js';
 import { createResampler, type Resampler } from './audio/resample.js';
 import { KolError, toKolError } from './errors.js';
 import { FrameChunker } from './vad/frames.js';
@@ -100,7 +100,6 @@ export class SpeechStream extends EventEmitter<{ event: [SpeechEvent] }> {
   private readonly vadStream: VadStream;
   private readonly chunker = new FrameChunker();
   private readonly segmenter: Segmenter;
-  private readonly pcmStats: PcmStats = { nonFinite: 0 };
 
   private readonly queue: PumpItem[] = [];
   private pumping = false;
@@ -143,11 +142,6 @@ export class SpeechStream extends EventEmitter<{ event: [SpeechEvent] }> {
     return this.finalsSent;
   }
 
-  /** NaN or ±Infinity samples received so far (f32 audio), each replaced with silence. */
-  get nonFiniteSamples(): number {
-    return this.pcmStats.nonFinite;
-  }
-
   /** Audio received so far, in seconds of the stream. */
   get receivedSeconds(): number {
     return this.receivedSamples / WHISPER_SAMPLE_RATE;
@@ -156,7 +150,7 @@ export class SpeechStream extends EventEmitter<{ event: [SpeechEvent] }> {
   /** Takes one chunk of client PCM. Throws a KolError (odd_pcm_length, session_ended) for bad input. */
   pushPcm(bytes: Uint8Array): void {
     if (this.ended || this.closed) throw new KolError('session_ended');
-    const samples = decodePcm(bytes, { encoding: this.settings.encoding, channels: this.settings.channels }, this.pcmStats);
+    const samples = decodePcm(bytes, { encoding: this.settings.encoding, channels: this.settings.channels });
     this.pushSamples(this.resampler.process(samples));
   }
 

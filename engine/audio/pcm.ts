@@ -5,10 +5,10 @@
  * that splits a sample is a client bug, and carrying half a sample over to the next frame would
  * silently shift every later sample by a byte, so it is rejected instead.
  *
- * Float samples that are not finite (NaN, ±Infinity) become 0 and are counted: one would otherwise
- * poison the VAD's recurrent state, and the resampler's filter, for the rest of the stream. Finite
- * ones beyond ±1 are clipped, as whisper hears them anyway: near the float limit the resampler's
- * overshoot turns them into Infinity.
+ * Float samples that are not finite (NaN, ±Infinity) are not audio: each becomes 0 and is counted
+ * (left in, the resampler smears them over its filter length and whisper hears full-scale clicks).
+ * Finite ones beyond ±1 are clipped, as whisper hears them anyway: near the float limit the
+ * resampler's overshoot turns them into Infinity.
  */
 import { KolError } from '../errors.js';
 
