@@ -61,6 +61,7 @@ export interface Span {
 export interface OfflineTranscript {
   /** Empty when the file holds no speech, or whisper's text for it was withheld. */
   text: string;
+  /** As whisper names it ("hebrew"); empty when nothing was sent to it. */
   language: string;
   /** Seconds of the file. */
   duration: number;
@@ -86,7 +87,7 @@ export async function transcribeOffline(pcm: Float32Array, deps: OfflineDeps, op
   const duration = pcm.length / WHISPER_SAMPLE_RATE;
   const spans = speechSpans(await speechProbabilities(pcm, deps.vad), pcm.length);
   const timeline = new Timeline(spans);
-  const silent: OfflineTranscript = { text: '', language: quietLanguage(options), duration, speechSeconds: timeline.samples / WHISPER_SAMPLE_RATE, segments: [], inferenceMs: 0 };
+  const silent: OfflineTranscript = { text: '', language: '', duration, speechSeconds: timeline.samples / WHISPER_SAMPLE_RATE, segments: [], inferenceMs: 0 };
   // Under 0.1 s of speech is what a streamed final calls too short: no words.
   if (timeline.samples < MIN_AUDIO_SAMPLES) return silent;
 
@@ -106,7 +107,7 @@ export async function transcribeOffline(pcm: Float32Array, deps: OfflineDeps, op
   return {
     ...silent,
     text,
-    language: transcript.language || silent.language,
+    language: transcript.language,
     segments: kept.flatMap((s) => s.segments).map((segment) => timeline.segmentToFile(segment)),
     inferenceMs: transcript.inferenceMs,
   };
@@ -281,9 +282,4 @@ function textRanges(transcript: Transcript): [number, number][] {
     at = found + text.length;
     return [found, at];
   });
-}
-
-function quietLanguage(options: TranscribeOptions): string {
-  const language = options.language ?? 'he';
-  return language === 'auto' ? '' : language;
 }
