@@ -150,6 +150,28 @@ describe('decodeAudioFile: WAV', () => {
     }
   });
 
+  test('big-endian RIFX, and RF64 with its 64-bit data size, are read', async () => {
+    const values = [0, 16384, -16384, 8192];
+    const be = Buffer.alloc(8);
+    values.forEach((v, i) => be.writeInt16BE(v, i * 2));
+    const fmt = Buffer.alloc(16);
+    [[1, 0], [1, 2]].forEach(([v, at]) => fmt.writeUInt16BE(v, at));
+    fmt.writeUInt32BE(16_000, 4);
+    fmt.writeUInt32BE(32_000, 8);
+    fmt.writeUInt16BE(2, 12);
+    fmt.writeUInt16BE(16, 14);
+    const beChunk = (id: string, body: Buffer) => Buffer.concat([Buffer.from(id), Buffer.from([0, 0, 0, body.length]), body]);
+    const rifx = Buffer.concat([Buffer.from('RIFX'), Buffer.from([0, 0, 0, 44]), Buffer.from('WAVE'), beChunk('fmt ', fmt), beChunk('data', be)]);
+    closeTo((await decodeAudioFile(write('rifx.wav', rifx))).pcm, [0, 0.5, -0.5, 0.25], 1e-7);
+
+    // RF64: the data chunk says 0xFFFFFFFF and ds64 holds the real size (6 of the 8 bytes that follow).
+    const riff = wavBytes({ format: 1, channels: 1, rate: 16_000, bits: 16, data: samplesOf((b, v, o) => b.writeInt16LE(v, o), 2, values), dataSize: 0xffffffff });
+    const ds64 = Buffer.alloc(28);
+    ds64.writeUInt32LE(6, 8);
+    const rf64 = Buffer.concat([Buffer.from('RF64'), u32(0xffffffff), Buffer.from('WAVE'), chunk('ds64', ds64), riff.subarray(12)]);
+    closeTo((await decodeAudioFile(write('rf64.wav', rf64))).pcm, [0, 0.5, -0.5], 1e-7);
+  });
+
   test('a text file named .wav is audio_unreadable, naming the file', async () => {
     const file = write('notes.wav', 'this is a text file, not audio\n'.repeat(20));
     await assert.rejects(decodeAudioFile(file), (e) => isKolError(e, 'audio_unreadable') && e.message.includes('notes.wav'));
