@@ -10,7 +10,7 @@ import { streamAudio } from '../clients/cli/stream-client.js';
 import { haveAssets, REAL_MODEL } from '../test/helpers/assets.js';
 import { toS16 } from '../test/helpers/production.js';
 import { startTestServer } from '../test/helpers/server.js';
-import { gatedTones } from '../test/helpers/tones.js';
+import { evenNotes } from '../test/helpers/signals.js';
 import type { RunningServer } from './app.js';
 
 /** Brackets, asterisks, musical symbols, format (Cf) and control characters. */
@@ -26,7 +26,7 @@ describe('non-speech audio over /v1/stream with the real base model', () => {
 
   test('20 s of music-like gated tones at 4× real time: no marker or format character in any partial or final, and no final words', async (t) => {
     if (!haveAssets(t, REAL_MODEL)) return;
-    const result = await streamAudio({ url: `${server.url}/v1/stream`, audio: toS16(gatedTones(20)), speed: 4 });
+    const result = await streamAudio({ url: `${server.url}/v1/stream`, audio: toS16(evenNotes(20)), speed: 4 });
     assert.equal(result.closeCode, 1000);
     const messages = result.messages.map((m) => m.message);
     const partials = messages.filter((m) => m.type === 'partial');

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { isKolError } from '../errors.js';
 import { decodePcm, type PcmEncoding } from './pcm.js';
+import { createResampler } from './resample.js';
 
 function s16(...values: number[]): Uint8Array {
   const bytes = Buffer.alloc(values.length * 2);
@@ -38,6 +39,29 @@ describe('decodePcm', () => {
 
   test('an empty frame decodes to no samples', () => {
     assert.equal(decodePcm(new Uint8Array(0), { encoding: 'pcm_s16le', channels: 2 }).length, 0);
+  });
+
+  test('NaN and ±Infinity f32 samples become silence and are counted across frames', () => {
+    const stats = { nonFinite: 0 };
+    const mono = decodePcm(f32(0.5, Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY), { encoding: 'pcm_f32le', channels: 1 }, stats);
+    assert.deepEqual([...mono], [0.5, 0, 0, 0]);
+    assert.equal(stats.nonFinite, 3);
+    // In stereo the bad channel is silence and the other is averaged with it; the count goes on.
+    const stereo = decodePcm(f32(0.5, Number.NaN, -0.25, 0.25), { encoding: 'pcm_f32le', channels: 2 }, stats);
+    assert.deepEqual([...stereo], [0.25, 0]);
+    assert.equal(stats.nonFinite, 4);
+    assert.deepEqual([...decodePcm(f32(Number.NaN), { encoding: 'pcm_f32le', channels: 1 })], [0], 'counting is optional');
+  });
+
+  test('f32 samples beyond ±1 are clipped: near the float limit they would overflow the resampler', async () => {
+    const huge = f32(3.4e38, -3.4e38, 1.5, -1.25, 1e-3);
+    assert.deepEqual([...decodePcm(huge, { encoding: 'pcm_f32le', channels: 1 })], [1, -1, 1, -1, Math.fround(1e-3)]);
+    // The resampler's overshoot on full-scale alternation stays finite.
+    const wild = new Float32Array(4410).map((_, i) => (i % 7 < 3 ? 3.4e38 : -3.4e38));
+    const resampler = await createResampler(8000);
+    const out = [...resampler.process(decodePcm(new Uint8Array(wild.buffer), { encoding: 'pcm_f32le', channels: 1 })), ...resampler.flush()];
+    resampler.close();
+    assert.ok(out.every(Number.isFinite));
   });
 
   test('a frame that splits a sample is odd_pcm_length, naming its length and the multiple', () => {

@@ -6,6 +6,7 @@ import path from 'node:path';
 import { after, describe, test } from 'node:test';
 import wavefile from 'wavefile';
 import { assetPath, clips, haveAssets } from '../../test/helpers/assets.js';
+import { chunk, listChunk, u32, wavBytes } from '../../test/helpers/wav-bytes.js';
 import { isKolError } from '../errors.js';
 import { decodeAudioFile, encodeWav16k } from './wav.js';
 
@@ -16,34 +17,6 @@ function write(name: string, bytes: Buffer | string): string {
   const file = path.join(dir, name);
   fs.writeFileSync(file, bytes);
   return file;
-}
-
-function u32(n: number): Buffer {
-  const b = Buffer.alloc(4);
-  b.writeUInt32LE(n);
-  return b;
-}
-
-/** A WAV built byte by byte, so the decoder is not tested against the library it uses. */
-function wavBytes(o: { format: number; channels: number; rate: number; bits: number; data: Buffer; extensible?: boolean }): Buffer {
-  const fmt = Buffer.alloc(o.extensible ? 40 : 16);
-  const blockAlign = (o.channels * o.bits) / 8;
-  fmt.writeUInt16LE(o.extensible ? 0xfffe : o.format, 0);
-  fmt.writeUInt16LE(o.channels, 2);
-  fmt.writeUInt32LE(o.rate, 4);
-  fmt.writeUInt32LE(o.rate * blockAlign, 8);
-  fmt.writeUInt16LE(blockAlign, 12);
-  fmt.writeUInt16LE(o.bits, 14);
-  if (o.extensible) {
-    fmt.writeUInt16LE(22, 16);
-    fmt.writeUInt16LE(o.bits, 18);
-    fmt.writeUInt32LE(0, 20);
-    // Sub-format GUID: the format code, then the fixed KSDATAFORMAT tail.
-    fmt.writeUInt32LE(o.format, 24);
-    Buffer.from('00001000800000aa00389b71', 'hex').copy(fmt, 28);
-  }
-  const body = Buffer.concat([Buffer.from('WAVE'), Buffer.from('fmt '), u32(fmt.length), fmt, Buffer.from('data'), u32(o.data.length), o.data]);
-  return Buffer.concat([Buffer.from('RIFF'), u32(body.length), body]);
 }
 
 function samplesOf(writeOne: (b: Buffer, value: number, offset: number) => void, size: number, values: number[]): Buffer {
@@ -130,6 +103,73 @@ describe('decodeAudioFile: WAV', () => {
     assert.equal(audio.pcm.length, 8000);
     const peak = Math.max(...audio.pcm.subarray(100, -100));
     assert.ok(Math.abs(peak - 0.5) < 0.02, `peak ${peak}`);
+  });
+
+  test('A-law silence decodes to silence (G.711 code 0xD5 is the smallest positive step)', async () => {
+    const audio = await decodeAudioFile(write('alaw.wav', wavBytes({ format: 6, channels: 1, rate: 8000, bits: 8, data: Buffer.alloc(4000, 0xd5) })));
+    assert.equal(audio.pcm.length, 8000);
+    assert.ok(Math.max(...audio.pcm.subarray(100, -100).map(Math.abs)) <= 8 / 32768 + 1e-6);
+  });
+
+  test('8-bit audio of an odd length: the pad byte after the data chunk is not read as a sample', async () => {
+    // 3 samples then RIFF's pad byte (0): read as a fourth sample it would be a full-scale click (-1).
+    const audio = await decodeAudioFile(write('odd8.wav', wavBytes({ format: 1, channels: 1, rate: 16_000, bits: 8, data: Buffer.from([128, 192, 64]), after: [listChunk('tag')] })));
+    closeTo(audio.pcm, [0, 0.5, -0.5], 1e-7);
+  });
+
+  test('a PCM depth that is not a whole number of bytes is read from its container; impossible depths are audio_unreadable', async () => {
+    // 12-bit samples sit in the high bits of 16-bit words (as ffmpeg reads them).
+    const twelve = samplesOf((b, v, o) => b.writeInt16LE(v, o), 2, [0, -2048 << 4, 1024 << 4]);
+    closeTo((await decodeAudioFile(write('s12.wav', wavBytes({ format: 1, channels: 1, rate: 16_000, bits: 12, data: twelve })))).pcm, [0, -1, 0.5], 1e-7);
+    const noFfmpeg = { ffmpeg: path.join(dir, 'no-such-ffmpeg') };
+    for (const [name, format, bits] of [['pcm0', 1, 0], ['pcm40', 1, 40], ['float16', 3, 16], ['alaw16', 6, 16]] as const) {
+      const file = write(`${name}.wav`, wavBytes({ format, channels: 1, rate: 16_000, bits, data: Buffer.alloc(64) }));
+      await assert.rejects(decodeAudioFile(file, noFfmpeg), (e) => isKolError(e, 'audio_unreadable') && e.message.includes(`${name}.wav`) && e.message.includes(`${bits} bits`), name);
+    }
+  });
+
+  test('NaN and ±Infinity float samples are read as silence, and counted', async () => {
+    const values = [0.5, Number.NaN, Number.POSITIVE_INFINITY, -0.5, Number.NEGATIVE_INFINITY, 0.25];
+    const f32 = await decodeAudioFile(write('nan32.wav', wavBytes({ format: 3, channels: 1, rate: 16_000, bits: 32, data: samplesOf((b, v, o) => b.writeFloatLE(v, o), 4, values) })));
+    closeTo(f32.pcm, [0.5, 0, 0, -0.5, 0, 0.25], 1e-7);
+    assert.equal(f32.nonFiniteSamples, 3);
+    // In stereo the bad channel is silence and the other is averaged with it.
+    const f64 = await decodeAudioFile(write('nan64.wav', wavBytes({ format: 3, channels: 2, rate: 16_000, bits: 64, data: samplesOf((b, v, o) => b.writeDoubleLE(v, o), 8, values) })));
+    closeTo(f64.pcm, [0.25, -0.25, 0.125], 1e-7);
+    assert.equal(f64.nonFiniteSamples, 3);
+    const clean = await decodeAudioFile(write('clean.wav', wavBytes({ format: 3, channels: 1, rate: 16_000, bits: 32, data: samplesOf((b, v, o) => b.writeFloatLE(v, o), 4, [0.1, 0.2]) })));
+    assert.equal(clean.nonFiniteSamples, 0);
+  });
+
+  test('chunks around the data (two LIST chunks, JUNK) are skipped, and the RIFF size is not trusted', async () => {
+    const data = samplesOf((b, v, o) => b.writeInt16LE(v, o), 2, [0, 16384, -16384]);
+    const around = { before: [listChunk('title'), chunk('JUNK', Buffer.alloc(5))], after: [listChunk('artist'), listChunk('album')] };
+    for (const riffSize of [undefined, 4, 0xffffffff]) {
+      const audio = await decodeAudioFile(write('tagged.wav', wavBytes({ format: 1, channels: 1, rate: 16_000, bits: 16, data, ...around, riffSize })));
+      closeTo(audio.pcm, [0, 0.5, -0.5], 1e-7);
+    }
+  });
+
+  test('big-endian RIFX, and RF64 with its 64-bit data size, are read', async () => {
+    const values = [0, 16384, -16384, 8192];
+    const be = Buffer.alloc(8);
+    values.forEach((v, i) => be.writeInt16BE(v, i * 2));
+    const fmt = Buffer.alloc(16);
+    [[1, 0], [1, 2]].forEach(([v, at]) => fmt.writeUInt16BE(v, at));
+    fmt.writeUInt32BE(16_000, 4);
+    fmt.writeUInt32BE(32_000, 8);
+    fmt.writeUInt16BE(2, 12);
+    fmt.writeUInt16BE(16, 14);
+    const beChunk = (id: string, body: Buffer) => Buffer.concat([Buffer.from(id), Buffer.from([0, 0, 0, body.length]), body]);
+    const rifx = Buffer.concat([Buffer.from('RIFX'), Buffer.from([0, 0, 0, 44]), Buffer.from('WAVE'), beChunk('fmt ', fmt), beChunk('data', be)]);
+    closeTo((await decodeAudioFile(write('rifx.wav', rifx))).pcm, [0, 0.5, -0.5, 0.25], 1e-7);
+
+    // RF64: the data chunk says 0xFFFFFFFF and ds64 holds the real size (6 of the 8 bytes that follow).
+    const riff = wavBytes({ format: 1, channels: 1, rate: 16_000, bits: 16, data: samplesOf((b, v, o) => b.writeInt16LE(v, o), 2, values), dataSize: 0xffffffff });
+    const ds64 = Buffer.alloc(28);
+    ds64.writeUInt32LE(6, 8);
+    const rf64 = Buffer.concat([Buffer.from('RF64'), u32(0xffffffff), Buffer.from('WAVE'), chunk('ds64', ds64), riff.subarray(12)]);
+    closeTo((await decodeAudioFile(write('rf64.wav', rf64))).pcm, [0, 0.5, -0.5], 1e-7);
   });
 
   test('a text file named .wav is audio_unreadable, naming the file', async () => {

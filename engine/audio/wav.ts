@@ -3,7 +3,7 @@
  * a 16-bit WAV (what whisper-server is sent).
  *
  * WAV (any rate, channel count, 8/16/24/32-bit integer, 32/64-bit float, A-law, µ-law) is decoded
- * here: `wavefile` parses the container, the samples are read and downmixed directly. Anything
+ * here: its chunks are walked, the samples read and downmixed directly. Anything
  * else (mp3, ogg, flac, m4a, WAV with a compressed encoding…) goes through ffmpeg when it is on
  * the PATH.
  */
@@ -12,7 +12,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import wavefile from 'wavefile';
 import { KolError } from '../errors.js';
-import { decodePcm } from './pcm.js';
+import { decodePcm, downmix, type PcmStats, type SampleReader } from './pcm.js';
 import { createResampler, MAX_INPUT_RATE, MIN_INPUT_RATE, OUTPUT_RATE } from './resample.js';
 
 export interface DecodedAudio {
@@ -23,6 +23,8 @@ export interface DecodedAudio {
   /** The file's own rate and channel count; null where ffmpeg decoded it and did not say. */
   sourceRate: number | null;
   sourceChannels: number | null;
+  /** NaN or ±Infinity samples in the file, replaced with silence. */
+  nonFiniteSamples: number;
 }
 
 export interface DecodeOptions {
@@ -44,14 +46,14 @@ export async function decodeAudioFile(file: string, options: DecodeOptions = {})
   }
   if (bytes.length === 0) throw new KolError('audio_empty', `${name}: the file is empty.`);
 
-  let decoded: { mono: Float32Array; rate: number | null; channels: number | null };
+  let decoded: { mono: Float32Array; rate: number | null; channels: number | null; nonFinite: number };
   if (isWav(bytes)) {
     const wav = decodeWav(bytes, name);
     if (wav.kind === 'pcm') {
       if (wav.rate < MIN_INPUT_RATE || wav.rate > MAX_INPUT_RATE) {
         throw new KolError('unsupported_sample_rate', `${name}: the sample rate ${wav.rate} Hz is not supported; use ${MIN_INPUT_RATE} to ${MAX_INPUT_RATE} Hz.`);
       }
-      decoded = { mono: await resampleAll(wav.mono, wav.rate), rate: wav.rate, channels: wav.channels };
+      decoded = { mono: await resampleAll(wav.mono, wav.rate), rate: wav.rate, channels: wav.channels, nonFinite: wav.nonFinite };
     } else {
       decoded = await decodeWithFfmpeg(file, name, options.ffmpeg ?? 'ffmpeg', `A WAV file with ${wav.encoding}`);
     }
@@ -66,6 +68,7 @@ export async function decodeAudioFile(file: string, options: DecodeOptions = {})
     durationS: decoded.mono.length / OUTPUT_RATE,
     sourceRate: decoded.rate,
     sourceChannels: decoded.channels,
+    nonFiniteSamples: decoded.nonFinite,
   };
 }
 
@@ -86,16 +89,6 @@ function isWav(bytes: Buffer): boolean {
   return (container === 'RIFF' || container === 'RIFX' || container === 'RF64') && bytes.toString('latin1', 8, 12) === 'WAVE';
 }
 
-/** The parts of wavefile's untyped `fmt` chunk object that are read here. */
-interface WavFmt {
-  audioFormat: number;
-  numChannels: number;
-  sampleRate: number;
-  bitsPerSample: number;
-  blockAlign: number;
-  subformat?: number[];
-}
-
 const WAVE_FORMAT_PCM = 1;
 const WAVE_FORMAT_IEEE_FLOAT = 3;
 const WAVE_FORMAT_ALAW = 6;
@@ -103,71 +96,121 @@ const WAVE_FORMAT_MULAW = 7;
 const WAVE_FORMAT_EXTENSIBLE = 0xfffe;
 
 type WavDecode =
-  | { kind: 'pcm'; mono: Float32Array; rate: number; channels: number }
+  | { kind: 'pcm'; mono: Float32Array; rate: number; channels: number; nonFinite: number }
   | { kind: 'needs_ffmpeg'; encoding: string };
 
 function decodeWav(bytes: Buffer, name: string): WavDecode {
-  let wav: wavefile.WaveFile;
-  try {
-    wav = new wavefile.WaveFile(bytes);
-  } catch (err) {
-    throw new KolError('audio_unreadable', `${name}: not a readable WAV file (${err instanceof Error ? err.message : String(err)}).`, { cause: err });
-  }
-  let fmt = wav.fmt as WavFmt;
+  const { fmt, data, littleEndian } = riffChunks(bytes, name);
+  const u16 = (at: number) => (littleEndian ? fmt.readUInt16LE(at) : fmt.readUInt16BE(at));
+  const u32 = (at: number) => (littleEndian ? fmt.readUInt32LE(at) : fmt.readUInt32BE(at));
   // WAVE_FORMAT_EXTENSIBLE keeps the real format code in the first field of its sub-format GUID.
-  let format = fmt.audioFormat === WAVE_FORMAT_EXTENSIBLE && fmt.subformat ? fmt.subformat[0] : fmt.audioFormat;
-  if (format === WAVE_FORMAT_ALAW || format === WAVE_FORMAT_MULAW) {
-    if (format === WAVE_FORMAT_ALAW) wav.fromALaw();
-    else wav.fromMuLaw();
-    fmt = wav.fmt as WavFmt;
-    format = WAVE_FORMAT_PCM;
+  const format = u16(0) === WAVE_FORMAT_EXTENSIBLE ? (fmt.length >= 28 ? u32(24) : 0) : u16(0);
+  const channels = u16(2);
+  const rate = u32(4);
+  const bits = u16(14); // 0 for some compressed encodings (MP3 in WAV): judged with the encoding
+  if (format === 0 || channels === 0 || rate === 0) {
+    throw new KolError('audio_unreadable', `${name}: the WAV header is broken (format ${format}, ${channels} channels, ${rate} Hz).`);
   }
-  const read = sampleReader(format, fmt.bitsPerSample, wav.container !== 'RIFX');
-  if (!read) return { kind: 'needs_ffmpeg', encoding: `encoding ${format} at ${fmt.bitsPerSample} bits` };
-
-  const channels = fmt.numChannels;
-  const sampleBytes = fmt.bitsPerSample / 8;
-  if (channels < 1 || fmt.sampleRate < 1) throw new KolError('audio_unreadable', `${name}: the WAV header gives ${channels} channels at ${fmt.sampleRate} Hz.`);
-  const data = (wav.data as { samples: Uint8Array }).samples;
-  const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
-  // A truncated file may end mid-frame; the partial frame is dropped.
-  const frames = Math.floor(data.byteLength / (sampleBytes * channels));
-  const mono = new Float32Array(frames);
-  for (let i = 0; i < frames; i++) {
-    let sum = 0;
-    const base = i * sampleBytes * channels;
-    for (let c = 0; c < channels; c++) sum += read(view, base + c * sampleBytes);
-    mono[i] = sum / channels;
+  const reader = sampleReader(format, bits, littleEndian);
+  if (reader === 'other_encoding') return { kind: 'needs_ffmpeg', encoding: `encoding ${format}` };
+  if (reader === 'bad_depth') {
+    throw new KolError('audio_unreadable', `${name}: the WAV header gives ${describeFormat(format)} at ${bits} bits, which is not a valid sample size.`);
   }
-  return { kind: 'pcm', mono, rate: fmt.sampleRate, channels };
+  // A file cut short ends mid-frame: the partial frame is dropped.
+  const stats: PcmStats = { nonFinite: 0 };
+  const mono = downmix(new DataView(data.buffer, data.byteOffset, data.byteLength), channels, reader.bytes, reader.read, stats);
+  return { kind: 'pcm', mono, rate, channels, nonFinite: stats.nonFinite };
 }
 
-type SampleReader = (view: DataView, offset: number) => number;
-
-/** Reads one sample as a float in [-1, 1], or null for an encoding not decoded here. */
-function sampleReader(format: number, bits: number, littleEndian: boolean): SampleReader | null {
-  if (format === WAVE_FORMAT_IEEE_FLOAT) {
-    if (bits === 32) return (v, o) => v.getFloat32(o, littleEndian);
-    if (bits === 64) return (v, o) => v.getFloat64(o, littleEndian);
-    return null;
+/**
+ * The "fmt " and "data" chunks of a RIFF (little-endian), RIFX (big-endian) or RF64 file, found by
+ * walking its chunks: any others (LIST, JUNK, fact, bext…) are skipped wherever they are, the RIFF
+ * size is ignored, and a data size past the end of the file means "to the end", as a writer that did
+ * not know the length leaves it.
+ */
+function riffChunks(bytes: Buffer, name: string): { fmt: Buffer; data: Buffer; littleEndian: boolean } {
+  const container = bytes.toString('latin1', 0, 4);
+  const littleEndian = container !== 'RIFX';
+  const u32 = (at: number) => (littleEndian ? bytes.readUInt32LE(at) : bytes.readUInt32BE(at));
+  let fmt: Buffer | null = null;
+  let data: Buffer | null = null;
+  let rf64DataSize: number | null = null;
+  for (let at = 12; at + 8 <= bytes.length && !(fmt && data); ) {
+    const id = bytes.toString('latin1', at, at + 4);
+    let size = u32(at + 4);
+    const body = at + 8;
+    // RF64 keeps the real 64-bit data size in its ds64 chunk and 0xFFFFFFFF in the data chunk.
+    if (id === 'ds64' && container === 'RF64' && size >= 16 && body + 16 <= bytes.length) rf64DataSize = bytes.readUInt32LE(body + 8) + bytes.readUInt32LE(body + 12) * 2 ** 32;
+    if (id === 'data' && size === 0xffffffff && rf64DataSize !== null) size = rf64DataSize;
+    const chunkBytes = bytes.subarray(body, Math.min(body + size, bytes.length));
+    if (id === 'fmt ' && !fmt) fmt = chunkBytes;
+    if (id === 'data' && !data) data = chunkBytes;
+    at = body + size + (size % 2); // chunks are padded to an even length
   }
-  if (format !== WAVE_FORMAT_PCM) return null;
-  switch (bits) {
-    case 8: // 8-bit WAV is unsigned, centred on 128.
-      return (v, o) => (v.getUint8(o) - 128) / 128;
-    case 16:
-      return (v, o) => v.getInt16(o, littleEndian) / 32768;
-    case 24:
-      return (v, o) => {
-        const [lo, hi] = littleEndian ? [o, o + 2] : [o + 2, o];
-        return ((v.getInt8(hi) << 16) | (v.getUint8(o + 1) << 8) | v.getUint8(lo)) / 8388608;
-      };
-    case 32:
-      return (v, o) => v.getInt32(o, littleEndian) / 2147483648;
+  if (!fmt || fmt.length < 16) throw new KolError('audio_unreadable', `${name}: not a readable WAV file (${fmt ? 'its "fmt " chunk is cut short' : 'it has no "fmt " chunk'}).`);
+  if (!data) throw new KolError('audio_unreadable', `${name}: not a readable WAV file (it has no "data" chunk).`);
+  return { fmt, data, littleEndian };
+}
+
+function describeFormat(format: number): string {
+  return format === WAVE_FORMAT_IEEE_FLOAT ? 'float samples' : format === WAVE_FORMAT_PCM ? 'integer PCM' : 'G.711 samples';
+}
+
+/**
+ * How to read one sample of an encoding decoded here, as a float in [-1, 1]; 'other_encoding' for one
+ * left to ffmpeg (ADPCM, MP3 in WAV…); 'bad_depth' for a bit depth the encoding cannot have.
+ */
+function sampleReader(format: number, bits: number, littleEndian: boolean): { read: SampleReader; bytes: number } | 'other_encoding' | 'bad_depth' {
+  switch (format) {
+    case WAVE_FORMAT_IEEE_FLOAT:
+      if (bits === 32) return { bytes: 4, read: (v, o) => v.getFloat32(o, littleEndian) };
+      if (bits === 64) return { bytes: 8, read: (v, o) => v.getFloat64(o, littleEndian) };
+      return 'bad_depth';
+    case WAVE_FORMAT_ALAW:
+    case WAVE_FORMAT_MULAW: {
+      if (bits !== 8) return 'bad_depth';
+      const table = format === WAVE_FORMAT_ALAW ? ALAW : MULAW;
+      return { bytes: 1, read: (v, o) => table[v.getUint8(o)] };
+    }
+    case WAVE_FORMAT_PCM:
+      // A depth that is not a whole number of bytes (12, 20 bits) is stored in the next whole byte
+      // count, high bits first, as ffmpeg reads it.
+      switch (Math.ceil(bits / 8)) {
+        case 1: // 8-bit WAV is unsigned, centred on 128.
+          return { bytes: 1, read: (v, o) => (v.getUint8(o) - 128) / 128 };
+        case 2:
+          return { bytes: 2, read: (v, o) => v.getInt16(o, littleEndian) / 32768 };
+        case 3:
+          return {
+            bytes: 3,
+            read: (v, o) => {
+              const [lo, hi] = littleEndian ? [o, o + 2] : [o + 2, o];
+              return ((v.getInt8(hi) << 16) | (v.getUint8(o + 1) << 8) | v.getUint8(lo)) / 8388608;
+            },
+          };
+        case 4:
+          return { bytes: 4, read: (v, o) => v.getInt32(o, littleEndian) / 2147483648 };
+        default:
+          return 'bad_depth';
+      }
     default:
-      return null;
+      return 'other_encoding';
   }
 }
+
+/** G.711 (ITU-T) expansion of every 8-bit code to a float in [-1, 1]. */
+const ALAW = Float32Array.from({ length: 256 }, (_, code) => {
+  const a = code ^ 0x55;
+  const exponent = (a >> 4) & 7;
+  const magnitude = exponent === 0 ? ((a & 0x0f) << 4) + 8 : (((a & 0x0f) << 4) + 0x108) << (exponent - 1);
+  return (a & 0x80 ? magnitude : -magnitude) / 32768;
+});
+const MULAW = Float32Array.from({ length: 256 }, (_, code) => {
+  const u = ~code & 0xff;
+  const exponent = (u >> 4) & 7;
+  const magnitude = ((((u & 0x0f) << 3) + 0x84) << exponent) - 0x84;
+  return (u & 0x80 ? -magnitude : magnitude) / 32768;
+});
 
 async function resampleAll(mono: Float32Array, rate: number): Promise<Float32Array> {
   const resampler = await createResampler(rate);
@@ -208,7 +251,7 @@ async function decodeWithFfmpeg(
   name: string,
   ffmpeg: string,
   format: string | null,
-): Promise<{ mono: Float32Array; rate: number | null; channels: number | null }> {
+): Promise<{ mono: Float32Array; rate: number | null; channels: number | null; nonFinite: number }> {
   // rematrix_maxval 1 normalises the downmix: stereo is averaged as in the WAV path (ffmpeg's
   // default sums each channel at -3 dB, which raises dual-mono speech by 3 dB and can clip).
   const args = ['-nostdin', '-hide_banner', '-nostats', '-i', file, '-vn', '-f', 'f32le', '-ac', '1', '-ar', String(OUTPUT_RATE), '-rematrix_maxval', '1', '-'];
@@ -232,7 +275,8 @@ async function decodeWithFfmpeg(
     throw new KolError('audio_unreadable', `${name}: ffmpeg could not decode it${reason ? ` (${reason})` : ''}.`);
   }
   const whole = result.stdout.subarray(0, result.stdout.length - (result.stdout.length % 4));
-  return { mono: decodePcm(whole, { encoding: 'pcm_f32le', channels: 1 }), ...sourceStreamInfo(result.stderr) };
+  const stats: PcmStats = { nonFinite: 0 };
+  return { mono: decodePcm(whole, { encoding: 'pcm_f32le', channels: 1 }, stats), ...sourceStreamInfo(result.stderr), nonFinite: stats.nonFinite };
 }
 
 const CHANNEL_LAYOUTS: Record<string, number> = { mono: 1, stereo: 2, '2.1': 3, '3.0': 3, quad: 4, '4.0': 4, '5.0': 5, '5.1': 6, '6.1': 7, '7.1': 8 };

@@ -68,7 +68,8 @@ export async function requestInference(
   form.append('file', new Blob([new Uint8Array(encodeWav16k(pcm))], { type: 'audio/wav' }), 'audio.wav');
   for (const [name, value] of Object.entries(inferenceFields(pcm.length, options))) form.append(name, value);
 
-  const signals = [signal, options.timeoutMs ? AbortSignal.timeout(options.timeoutMs) : undefined].filter((s): s is AbortSignal => s !== undefined);
+  // AbortSignal.timeout takes only whole ms; a caller's limit may be computed from audio length.
+  const signals = [signal, options.timeoutMs ? AbortSignal.timeout(Math.ceil(options.timeoutMs)) : undefined].filter((s): s is AbortSignal => s !== undefined);
   const started = performance.now();
   let res: Response;
   let body: string;

@@ -188,6 +188,14 @@ describe('worker pool on the real base model', { skip: !fs.existsSync(REAL_MODEL
     assert.notEqual(frozen.pid, frozenPid, 'the hung process was replaced');
   });
 
+  test('audio of any length is transcribed, not only whole multiples of 8 samples (the request time limit grows with it)', async (t) => {
+    if (!haveAssets(t, assetPath('audio', 'en', 'jfk.wav'))) return;
+    const audio = await decodeAudioFile(assetPath('audio', 'en', 'jfk.wav'));
+    // 4 s + 3 samples: the limit, 30 s + 2 s per second of audio, is not a whole number of ms.
+    const transcript = await pool.transcribe(audio.pcm.subarray(0, 4 * 16_000 + 3), { language: 'en' });
+    assert.match(transcript.text.toLowerCase(), /fellow americans/);
+  });
+
   test('bad input gets specific errors and the pool keeps serving', async (t) => {
     if (!haveAssets(t, assetPath('audio', 'en', 'jfk.wav'))) return;
     await assert.rejects(pool.transcribe(new Float32Array(0)), (e) => isKolError(e, 'audio_empty'));

@@ -169,7 +169,8 @@ export class WorkerPool extends EventEmitter<{ job: [JobRecord]; restart: [worke
     const queueWaitMs = performance.now() - job.enqueuedAt;
     const started = performance.now();
     // Long audio takes longer: the limit grows by 2 s per second of audio (a hung worker is still caught).
-    const timeoutMs = job.options.timeoutMs ?? this.requestTimeoutMs + (job.pcm.length / WHISPER_SAMPLE_RATE) * 2000;
+    // Whole ms: timers take integers, and audio lengths are any number of samples.
+    const timeoutMs = job.options.timeoutMs ?? this.requestTimeoutMs + Math.ceil((job.pcm.length / WHISPER_SAMPLE_RATE) * 2000);
     try {
       const transcript = await requestInference(slot.worker.baseUrl, slot.worker.id, job.pcm, { ...job.options, timeoutMs }, job.signal);
       slot.stats.requests++;
