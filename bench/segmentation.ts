@@ -6,7 +6,7 @@
  * Streams: the shared Hebrew clips joined with breaths of 0.15–0.35 s (continuous) and with pauses of
  * 0.9–2.0 s (paused), where the true sentence ends are known, and asimov.wav (125 s of narration).
  * For each variant and stream: segment count, length p5/p50/p95/max, end reasons, how many segment
- * ends fall inside a sentence of the joined clips rather than in a gap between them.
+ * ends fall inside a clip of the joined stream (at a pause within it) rather than in a gap between clips.
  */
 import { decodeAudioFile } from '../engine/audio/wav.js';
 import { FRAME_SAMPLES, FrameChunker } from '../engine/vad/frames.js';
@@ -48,7 +48,7 @@ function row(variant: string, p: Probed, ends: End[]): string {
   const s = (x: number) => x / WHISPER_SAMPLE_RATE;
   const lengths = ends.map((e) => s(e.endSample - e.startSample));
   const reasons = ['silence', 'max_length', 'eof'].map((r) => ends.filter((e) => e.reason === r).length).join(' / ');
-  // A segment end inside a sentence (not in the gap after it): a cut at a pause within the sentence.
+  // A segment end inside a clip (not in the gap after it): at a pause within the clip.
   const inside = ends.filter((e) => p.utterances.some((u) => s(e.speechEndSample) > u.start + 0.1 && s(e.speechEndSample) < u.end - 0.1)).length;
   const f = (x: number) => (Number.isNaN(x) ? '–' : x.toFixed(2));
   const known = p.utterances.length > 0;
@@ -81,6 +81,6 @@ const variants: [string, Partial<SegmenterOptions>][] = [
   ['early cut pause 160 ms', { earlyCutPauseMs: 160 }],
 ];
 console.log(`Segmenter defaults: ${JSON.stringify(DEFAULT_SEGMENTER_OPTIONS)}; frames of ${FRAME_SAMPLES} samples\n`);
-console.log('| variant | stream | segments | length p5 / p50 / p95 / max (s) | silence / max_length / eof | ends inside a sentence |');
+console.log('| variant | stream | segments | length p5 / p50 / p95 / max (s) | silence / max_length / eof | ends inside a clip (at a pause within it) |');
 console.log('| --- | --- | --- | --- | --- | --- |');
 for (const [name, options] of variants) for (const p of streams) console.log(row(name, p, replay(p, options)));
