@@ -123,6 +123,23 @@ describe('SpeechStream over a fake pool', () => {
   });
 });
 
+describe('SpeechStream input', () => {
+  test('NaN and ±Infinity float samples are heard as silence and counted', async () => {
+    const vad = await SileroVad.load();
+    const scheduler = new Scheduler(new FakePool(1));
+    const stream = await SpeechStream.create({ ...SETTINGS, encoding: 'pcm_f32le' }, { sessionId: 's', vad, scheduler });
+    const samples = new Float32Array(1601).fill(0.01);
+    samples.set([NaN, Infinity, -Infinity], 7);
+    samples[1600] = NaN;
+    stream.pushPcm(new Uint8Array(samples.buffer));
+    stream.pushPcm(new Uint8Array(Float32Array.of(NaN, 0.5).buffer));
+    assert.equal(stream.nonFiniteSamples, 5);
+    await stream.end();
+    scheduler.close();
+    await vad.close();
+  });
+});
+
 describe('lostSpeech', () => {
   const transcript = (wordEnds: number[]): Transcript => ({
     text: '',

@@ -6,7 +6,7 @@
  * Knows nothing of WebSockets: the server's session turns these events into protocol messages.
  */
 import { EventEmitter } from 'node:events';
-import { decodePcm, type PcmEncoding } from './audio/pcm.js';
+import { decodePcm, type PcmEncoding, type PcmStats } from './audio/pcm.js';
 import { createResampler, type Resampler } from './audio/resample.js';
 import { KolError, toKolError } from './errors.js';
 import { FrameChunker } from './vad/frames.js';
@@ -108,6 +108,7 @@ export class SpeechStream extends EventEmitter<{ event: [SpeechEvent] }> {
   private readonly resampler: Resampler;
   private readonly vadStream: VadStream;
   private readonly chunker = new FrameChunker();
+  private readonly pcmStats: PcmStats = { nonFinite: 0 };
   private readonly segmenter: Segmenter;
 
   private readonly queue: PumpItem[] = [];
@@ -158,10 +159,15 @@ export class SpeechStream extends EventEmitter<{ event: [SpeechEvent] }> {
     return this.receivedSamples / WHISPER_SAMPLE_RATE;
   }
 
+  /** Float samples that were NaN or ±Infinity, heard as silence (engine/audio/pcm.ts). */
+  get nonFiniteSamples(): number {
+    return this.pcmStats.nonFinite;
+  }
+
   /** Takes one chunk of client PCM. Throws a KolError (odd_pcm_length, session_ended) for bad input. */
   pushPcm(bytes: Uint8Array): void {
     if (this.ended || this.closed) throw new KolError('session_ended');
-    const samples = decodePcm(bytes, { encoding: this.settings.encoding, channels: this.settings.channels });
+    const samples = decodePcm(bytes, { encoding: this.settings.encoding, channels: this.settings.channels }, this.pcmStats);
     this.pushSamples(this.resampler.process(samples));
   }
 

@@ -55,7 +55,7 @@ export interface GatewayDeps {
   /** Sees every message a session produces (native form, before a dialect renders it), for metrics. */
   onSessionMessage?: (sessionId: string, message: ServerMessage) => void;
   /** Called when a session's connection has closed, with the audio it received. */
-  onSessionClosed?: (info: { id: string; audioSeconds: number; seconds: number }) => void;
+  onSessionClosed?: (info: { id: string; audioSeconds: number; seconds: number; nonFiniteSamples: number }) => void;
   /** Wraps each session's outgoing messages (caption rooms publish from here); `close` runs when its connection closes. */
   tapSession?: (sessionId: string, send: (message: ServerMessage) => void) => { send: (message: ServerMessage) => void; close: () => void };
 }
@@ -180,8 +180,9 @@ export class Gateway {
       tap?.close();
       this.tracked.delete(ws);
       this.deps.onSessionCount?.(this.tracked.size);
-      this.deps.onSessionClosed?.({ id, audioSeconds: session.audioSeconds, seconds: (Date.now() - now) / 1000 });
-      this.logger.info({ session: id, seconds: Math.round((Date.now() - now) / 1000), audioSeconds: Math.round(session.audioSeconds) }, 'session closed');
+      const nonFiniteSamples = session.nonFiniteSamples;
+      this.deps.onSessionClosed?.({ id, audioSeconds: session.audioSeconds, seconds: (Date.now() - now) / 1000, nonFiniteSamples });
+      this.logger.info({ session: id, seconds: Math.round((Date.now() - now) / 1000), audioSeconds: Math.round(session.audioSeconds), ...(nonFiniteSamples > 0 ? { nonFiniteSamples } : {}) }, 'session closed');
     });
     this.deps.onSessionCount?.(this.tracked.size);
     this.logger.info({ session: id, key: caller.key ? maskKey(caller.key) : null, path: req.url?.split('?')[0] }, 'session opened');

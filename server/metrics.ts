@@ -47,6 +47,7 @@ export class ServerMetrics {
   private readonly sessionsTotal: Counter;
   private readonly sessionSeconds: Histogram;
   private readonly audioSeconds: Counter;
+  private readonly nonFiniteSamples: Counter;
   private readonly segments: Counter;
   private readonly partialsSent: Counter;
   private readonly partialsDropped: Counter;
@@ -87,6 +88,11 @@ export class ServerMetrics {
         if (total > self.reportedAudioSeconds) this.inc(total - self.reportedAudioSeconds);
         self.reportedAudioSeconds = Math.max(self.reportedAudioSeconds, total);
       },
+    });
+    this.nonFiniteSamples = new Counter({
+      name: 'kol_audio_nonfinite_samples_total',
+      help: 'Float samples received that were NaN or ±Infinity, heard as silence (closed sessions).',
+      registers: r,
     });
     this.segments = new Counter({ name: 'kol_segments_total', help: 'Speech segments detected (speech_start).', registers: r });
     this.partialsSent = new Counter({ name: 'kol_partials_sent_total', help: 'Partial transcripts sent to clients.', registers: r });
@@ -204,8 +210,9 @@ export class ServerMetrics {
       },
       onError: (code: ErrorCode) => this.errors.inc({ code }),
       onSessionMessage: (_id, message) => this.onSessionMessage(message),
-      onSessionClosed: ({ audioSeconds, seconds }) => {
+      onSessionClosed: ({ audioSeconds, seconds, nonFiniteSamples }) => {
         this.closedAudioSeconds += audioSeconds;
+        this.nonFiniteSamples.inc(nonFiniteSamples);
         this.sessionSeconds.observe(seconds);
       },
     };

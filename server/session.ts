@@ -51,6 +51,11 @@ export class Session {
     return this.stream?.receivedSeconds ?? 0;
   }
 
+  /** NaN or ±Infinity samples received, heard as silence. */
+  get nonFiniteSamples(): number {
+    return this.stream?.nonFiniteSamples ?? 0;
+  }
+
   /** True once eof (or a drain) started: the session is delivering its last finals. */
   get finishing(): boolean {
     return this.state === 'ending' || this.state === 'closed';
