@@ -146,7 +146,7 @@ async function cpuReference(clipsDir: string): Promise<{ clips: ClipReference[];
 /**
  * What the streams-per-GPU estimate takes from the pipeline, measured or set here (docs/DEPLOY.md,
  * "Streams per GPU"): how often one speaker produces a final, how much audio a final carries, and how
- * long after the end of speech its transcription can start.
+ * long after the end of speech its transcription starts.
  */
 async function sizingInputs() {
   const [stream] = await rotatedBenchStreams(clips('he'), 1);
@@ -158,10 +158,11 @@ async function sizingInputs() {
     secondsPerFinal: stream.seconds / stream.utterances.length,
     // An utterance plus the segmenter's pre-roll and tail.
     finalAudioSeconds: speech + (DEFAULT_SEGMENTER_OPTIONS.preRollMs + DEFAULT_SEGMENTER_OPTIONS.tailPadMs) / 1000,
-    // The final's transcription starts once the pause outlasts the tail, seen one VAD frame later.
-    transcriptionStartS: DEFAULT_SEGMENTER_OPTIONS.tailPadMs / 1000 + vadFrameS,
-    // …but is delivered no sooner than the endpoint pause has passed.
-    endpointS: DEFAULT_CONFIG.endpointMs / 1000,
+    // A final starts inside the pause (once it outlasts the tail) only when a worker is free then
+    // (engine/stream.ts, updateSpeculation); under load, at the p95, it starts when the endpoint
+    // pause has passed, seen one VAD frame later.
+    speculativeStartS: DEFAULT_SEGMENTER_OPTIONS.tailPadMs / 1000 + vadFrameS,
+    finalStartS: DEFAULT_CONFIG.endpointMs / 1000 + vadFrameS,
     // Headroom: the workers' target busy fraction, so finals rarely queue behind each other.
     targetBusy: 0.7,
   };
