@@ -292,8 +292,11 @@ export async function buildEngine(options: BuildOptions = {}): Promise<EngineBui
   }
 }
 
-/** Copies the source tree (about 35 MB) and applies SOURCE_PATCHES to the copy; returns the names of those applied. */
-function stageSource(sourceDir: string, dest: string): string[] {
+/**
+ * Copies the source tree (about 35 MB) and applies SOURCE_PATCHES to the copy; returns the names of
+ * those applied. Also used to stage the source a GPU host builds from (bench/gpu/prepare.ts).
+ */
+export function stageSource(sourceDir: string, dest: string): string[] {
   const applied: string[] = [];
   fs.cpSync(sourceDir, dest, { recursive: true, filter: (src) => !/[\\/](\.git|build|models)$/.test(src) || src === sourceDir });
   for (const patch of SOURCE_PATCHES) {

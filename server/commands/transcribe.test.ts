@@ -3,41 +3,23 @@
  * good, bad and odd together.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import wavefile from 'wavefile';
 import { encodeWav16k } from '../../engine/audio/wav.js';
-import { REPO_ROOT } from '../../engine/paths.js';
 import { wordErrorRate } from '../../engine/wer.js';
 import { assetPath, haveAssets, REAL_MODEL } from '../../test/helpers/assets.js';
 import { gatedTones, silence, whiteNoise } from '../../test/helpers/signals.js';
+import { runKolTranscribe, type TranscribeRun as Run } from '../../test/helpers/transcribe.js';
 import { wavBytes } from '../../test/helpers/wav-bytes.js';
 
 const CLIP = assetPath('audio', 'he', 'Hashlama117_0009.wav');
 const REFERENCE = assetPath('audio', 'he', 'Hashlama117_0009.txt');
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
 function kolTranscribe(args: string[]): Promise<Run> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [path.join(REPO_ROOT, 'bin', 'kol.js'), 'transcribe', '--model', REAL_MODEL, '--threads', '2', ...args], {
-      cwd: REPO_ROOT,
-      env: { ...process.env, KOL_LOG_LEVEL: 'warn' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c) => (stdout += c));
-    child.stderr.on('data', (c) => (stderr += c));
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
+  return runKolTranscribe(['--threads', '2', ...args]);
 }
 
 type Line = { file: string; text: string; segments: { words: unknown[] }[]; duration: number } | { file: string; error: { code: string; message: string } };

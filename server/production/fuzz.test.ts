@@ -20,6 +20,7 @@ import { parseClientMessage } from '../protocol.js';
 import { haveAssets, REAL_MODEL } from '../../test/helpers/assets.js';
 import { clipS16, heClip, RecordingClient, sleep, waitUntil } from '../../test/helpers/production.js';
 import { startTestServer } from '../../test/helpers/server.js';
+import { seeded } from '../../test/helpers/signals.js';
 
 const SEED = Number(process.env.KOL_FUZZ_SEED ?? Math.floor(Math.random() * 2 ** 31));
 const FUZZ_SESSIONS = 4;
@@ -29,17 +30,7 @@ const FUZZ_QUERY = '?sample_rate=192000&encoding=pcm_f32le&channels=8';
 const SAMPLE_FRAME_BYTES = 4 * 8;
 const MAX_FRAME_BYTES = 256 * 1024;
 
-/** mulberry32: small, fast, seedable. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const rng = seeded;
 
 type Frame = { binary: boolean; data: Buffer; expected: ErrorCode };
 
