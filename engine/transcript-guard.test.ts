@@ -19,11 +19,14 @@ test('loops that whisper falls into over noise are caught, whatever the punctuat
   assert.ok(isRepetitive('נמצא למה, נמצא למה, נמצא למה.'));
   assert.ok(isRepetitive('הוא עושה את זה. \u202b-הוא עושה את זה.'));
   assert.ok(isRepetitive('ask not ask not ask not ask not ask not ask not ask not ask not ask not ask not'));
+  // Seen on music-like tones: one letter held, too short for the compression test.
+  assert.ok(isRepetitive('אהההההההההההההההההההההההההה'));
 });
 
 test('real sentences, even with a repeated word, are not loops', () => {
   assert.ok(!isRepetitive('והוא אומר בעצם דבר אחד ואחד בלבד, מה היכולת, מה הסיכון'));
   assert.ok(!isRepetitive('לא, לא, לא. זה לא מה שאמרתי'));
+  assert.ok(!isRepetitive('אההה, זה כבר משהו אחר. Mississippi, 1000000'));
   assert.ok(!isRepetitive('And so my fellow Americans, ask not what your country can do for you, ask what you can do for your country.'));
 });
 

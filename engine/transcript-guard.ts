@@ -41,7 +41,11 @@ function withheld(discarded: 'no_speech' | 'repetition'): Verdict {
   return { text: '', words: [], discarded };
 }
 
+/** A letter said over and over inside one "word" ("אהההההה…"): no word of any language has 6 in a row. */
+const LETTER_RUN = /(\p{L})\1{5,}/u;
+
 export function isRepetitive(text: string): boolean {
+  if (LETTER_RUN.test(text)) return true;
   const bytes = Buffer.from(text, 'utf8');
   if (bytes.length > 60 && bytes.length / deflateSync(bytes).length > MAX_COMPRESSION_RATIO) return true;
   // Compared without punctuation and direction marks: "בואו, בואו, בואו." repeats one word.

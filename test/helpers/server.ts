@@ -6,10 +6,13 @@ import { REAL_MODEL } from './assets.js';
 /**
  * A real server on a free port with real whisper-server workers on the real base model (2 workers,
  * 1 thread each: this machine has 2 cores). Quiet logs unless KOL_LOG_LEVEL says otherwise, or a
- * logger is given (test/helpers/log.ts captures one). Admission capacity is fixed at the session
- * limit: measuring it would cost every test server seconds of inference at start
- * (server/capacity.test.ts measures it).
+ * logger is given (test/helpers/log.ts captures one). Admission capacity is set out of the way (above
+ * any session limit a test sets): measuring it would cost every test server seconds of inference at
+ * start, and the session limits have tests of their own (server/capacity.test.ts measures it).
  */
+/** More streams than any test opens. */
+const UNLIMITED_CAPACITY = 1_000_000;
+
 export async function startTestServer(overrides: Partial<ServerConfig> = {}, logger?: Logger): Promise<RunningServer> {
   return startServer(
     {
@@ -20,7 +23,7 @@ export async function startTestServer(overrides: Partial<ServerConfig> = {}, log
       threads: 1,
       gpu: 'off',
       logLevel: 'warn',
-      capacity: overrides.maxSessions ?? DEFAULT_CONFIG.maxSessions,
+      capacity: UNLIMITED_CAPACITY,
       ...overrides,
     },
     logger,
