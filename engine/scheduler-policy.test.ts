@@ -181,6 +181,33 @@ describe('Scheduler policy (fake pool)', () => {
     scheduler.close();
   });
 
+  test('a segment that ended without text keeps its first partial, and it goes before the finals', async () => {
+    const pool = new FakePool(1);
+    const scheduler = new Scheduler(pool);
+    const busy = scheduler.submitFinal('a', audio(1), FINAL);
+    const first = scheduler.submitPartial('a', audio(2), partialOptions('he'), true);
+    // The segment ends while every worker is busy: its final queues, its first partial is kept.
+    scheduler.cancelPartials('a', true);
+    const final = scheduler.submitFinal('a', audio(3), FINAL);
+    pool.finish('1');
+    await busy;
+    await tick();
+    assert.deepEqual(pool.labels(), ['2'], 'the owed partial runs before the queued final');
+    pool.finish('2');
+    assert.equal((await first)?.text, '2');
+    await tick();
+    pool.finish('3');
+    await final;
+    // Without keepFirst the queued partial is dropped, as before.
+    const blocker = scheduler.submitFinal('b', audio(4), FINAL);
+    const dropped = scheduler.submitPartial('b', audio(5), partialOptions('he'), true);
+    scheduler.cancelPartials('b');
+    assert.equal(await dropped, null);
+    pool.finish('4');
+    await blocker;
+    scheduler.close();
+  });
+
   test('a final cancelled while it waits resolves transcription_aborted and never reaches a worker', async () => {
     const pool = new FakePool(1);
     const scheduler = new Scheduler(pool);

@@ -69,6 +69,8 @@ interface Pending {
   options: TranscribeOptions;
   /** Partials: the segment has shown no partial yet. */
   first: boolean;
+  /** A first partial whose segment has ended: it goes before finals (see cancelPartials). */
+  owed: boolean;
   /** Finals: when submitted, no worker was free and finals held them. */
   behindFinals: boolean;
   enqueuedAt: number;
@@ -172,10 +174,21 @@ export class Scheduler extends EventEmitter<{ scheduled: [ScheduledRecord] }> {
     queued.resolve(null);
   }
 
-  /** Drops a session's pending and running partials (its segment ended, or it closed). */
-  cancelPartials(sessionId: string): void {
-    this.dropQueuedPartial(sessionId);
-    for (const job of this.running) if (job.kind === 'partial' && job.sessionId === sessionId) job.controller.abort();
+  /**
+   * Drops a session's pending and running partials (its segment ended, or it closed). With
+   * `keepFirst` (a segment ended that has shown no text yet), its first partial is kept and goes
+   * before every final: the only way a caption shows text before that segment's final when the
+   * workers were busy with finals for the whole segment.
+   */
+  cancelPartials(sessionId: string, keepFirst = false): void {
+    const queued = this.partials.get(sessionId);
+    if (keepFirst && queued?.first) {
+      queued.owed = true;
+      this.dispatch();
+    } else {
+      this.dropQueuedPartial(sessionId);
+    }
+    for (const job of this.running) if (job.kind === 'partial' && job.sessionId === sessionId && !(keepFirst && job.first)) job.controller.abort();
   }
 
   /** Drops everything of a session, finals included (the client went away). */
@@ -208,12 +221,17 @@ export class Scheduler extends EventEmitter<{ scheduled: [ScheduledRecord] }> {
   private pending(kind: JobKind, sessionId: string, pcm: Float32Array, options: TranscribeOptions, first: boolean, resolve: Pending['resolve'], reject: Pending['reject']): Pending {
     if (!this.turn.includes(sessionId)) this.turn.push(sessionId);
     const behindFinals = kind === 'final' && this.finalPool.idleCount() === 0 && (this.hasRunningFinal() || this.hasQueuedFinals());
-    return { kind, sessionId, pcm, options, first, behindFinals, enqueuedAt: performance.now(), controller: new AbortController(), resolve, reject };
+    return { kind, sessionId, pcm, options, first, owed: false, behindFinals, enqueuedAt: performance.now(), controller: new AbortController(), resolve, reject };
   }
 
   private dispatch(): void {
     if (this.closed) return;
-    // Finals first, sessions in turn.
+    // A first partial owed to a segment that ended without text, then finals, sessions in turn.
+    for (const job of [...this.partials.values()]) {
+      if (!job.owed || this.partialPool.idleCount() === 0) continue;
+      this.partials.delete(job.sessionId);
+      this.run(job, this.partialPool, false);
+    }
     while (this.finalPool.idleCount() > 0) {
       const job = this.takeNext(this.finals);
       if (!job) break;
@@ -291,7 +309,7 @@ export class Scheduler extends EventEmitter<{ scheduled: [ScheduledRecord] }> {
 
   private preemptPartial(): void {
     if (this.partialPool !== this.finalPool) return; // partials have workers of their own
-    const victim = [...this.running].find((j) => j.kind === 'partial' && !j.controller.signal.aborted);
+    const victim = [...this.running].find((j) => j.kind === 'partial' && !j.owed && !j.controller.signal.aborted);
     victim?.controller.abort();
   }
 

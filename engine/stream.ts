@@ -128,6 +128,8 @@ export class SpeechStream extends EventEmitter<{ event: [SpeechEvent] }> {
   private lastPartialWords: string[] = [];
   /** The open segment has shown a partial (see Scheduler: a first partial goes first). */
   private segmentShownPartial = false;
+  /** An ended segment whose first partial may still be shown, until its final is sent. */
+  private owedPartialSegment: number | null = null;
   private previousFinal = '';
   private finalsInFlight: Promise<void> = Promise.resolve();
   /** Finals requested and not yet emitted. */
@@ -272,7 +274,10 @@ export class SpeechStream extends EventEmitter<{ event: [SpeechEvent] }> {
         this.emit('event', { type: 'speech_start', segmentId: event.segmentId, start: event.startSample / WHISPER_SAMPLE_RATE });
       } else {
         if (this.openSegmentId === event.segmentId) this.openSegmentId = null;
-        this.scheduler.cancelPartials(this.sessionId);
+        // A segment long enough to be read that has shown no text keeps its first partial.
+        const owed = !this.segmentShownPartial && event.audio.length >= OWED_PARTIAL_S * WHISPER_SAMPLE_RATE;
+        this.owedPartialSegment = owed ? event.segmentId : null;
+        this.scheduler.cancelPartials(this.sessionId, owed);
         this.requestFinal(event);
       }
     }
@@ -340,10 +345,17 @@ export class SpeechStream extends EventEmitter<{ event: [SpeechEvent] }> {
     this.samplesAtLastPartial = this.receivedSamples;
     const segmentId = open.segmentId;
     void this.scheduler.submitPartial(this.sessionId, open.audio, partialOptions(this.settings.language, this.promptText()), !this.segmentShownPartial).then((transcript) => {
-      // A partial that lands after its segment closed would move the caption backwards: drop it.
-      if (!transcript || this.closed || this.openSegmentId !== segmentId) return;
+      // A partial that lands after its segment closed would move the caption backwards: drop it,
+      // unless it is the one a segment without text is owed, and its final has not been sent.
+      if (!transcript || this.closed || (this.openSegmentId !== segmentId && this.owedPartialSegment !== segmentId)) return;
       const verdict = assessTranscript(transcript);
       if (verdict.discarded) return;
+      if (this.openSegmentId !== segmentId) {
+        // The owed partial of an ended segment: nothing to agree with, and the open segment's state is not its own.
+        this.owedPartialSegment = null;
+        this.emit('event', { type: 'partial', segmentId, text: verdict.text, stable: '', unstable: verdict.text, start: open.startSample / WHISPER_SAMPLE_RATE });
+        return;
+      }
       this.segmentShownPartial = true;
       const words = verdict.text.split(/\s+/).filter(Boolean);
       const { stable, unstable } = splitStable(this.lastPartialWords, words);
@@ -383,6 +395,7 @@ export class SpeechStream extends EventEmitter<{ event: [SpeechEvent] }> {
     this.finalsInFlight = this.finalsInFlight.then(async () => {
       const outcome = await result;
       this.finalsPending--;
+      if (this.owedPartialSegment === event.segmentId) this.owedPartialSegment = null;
       if (this.closed) return;
       if (outcome instanceof KolError) {
         if (outcome.code !== 'transcription_aborted') this.emit('event', { type: 'error', error: outcome, segmentId: event.segmentId });
@@ -437,6 +450,9 @@ export function lostSpeech(transcript: Transcript, speechSeconds: number, partia
   if (speechSeconds - lastWordEnd > LOST_SPEECH_S) return true;
   return partialWords >= 4 && words.length < partialWords / 2;
 }
+
+/** A segment at least this long (s) that ended without showing text is owed its first partial. */
+const OWED_PARTIAL_S = 2;
 
 /** Speech (s) after a final's last word that counts as lost: longer than any pause inside a segment. */
 const LOST_SPEECH_S = 2;
