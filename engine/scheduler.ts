@@ -133,14 +133,16 @@ export class Scheduler extends EventEmitter<{ scheduled: [ScheduledRecord] }> {
    * Resolves with the transcript, or null when the partial was dropped (superseded, preempted,
    * cancelled). `first`: the segment has shown no partial yet (see the header).
    */
-  submitPartial(sessionId: string, pcm: Float32Array, options: TranscribeOptions, first = false): Promise<Transcript | null> {
+  submitPartial(sessionId: string, pcm: Float32Array, options: TranscribeOptions, first = false, owed = false): Promise<Transcript | null> {
     return new Promise<Transcript | null>((resolve, reject) => {
       const superseded = this.partials.get(sessionId);
       if (superseded) {
         this.record(superseded, 'dropped');
         superseded.resolve(null);
       }
-      this.partials.set(sessionId, this.pending('partial', sessionId, pcm, options, first, resolve, reject));
+      const job = this.pending('partial', sessionId, pcm, options, first, resolve, reject);
+      job.owed = owed;
+      this.partials.set(sessionId, job);
       this.dispatch();
     });
   }
@@ -180,15 +182,22 @@ export class Scheduler extends EventEmitter<{ scheduled: [ScheduledRecord] }> {
    * before every final: the only way a caption shows text before that segment's final when the
    * workers were busy with finals for the whole segment.
    */
-  cancelPartials(sessionId: string, keepFirst = false): void {
+  cancelPartials(sessionId: string, keepFirst = false): boolean {
     const queued = this.partials.get(sessionId);
+    let kept = false;
     if (keepFirst && queued?.first) {
       queued.owed = true;
+      kept = true;
       this.dispatch();
     } else {
       this.dropQueuedPartial(sessionId);
     }
-    for (const job of this.running) if (job.kind === 'partial' && job.sessionId === sessionId && !(keepFirst && job.first)) job.controller.abort();
+    for (const job of this.running) {
+      if (job.kind !== 'partial' || job.sessionId !== sessionId) continue;
+      if (keepFirst && job.first) kept = true;
+      else job.controller.abort();
+    }
+    return kept;
   }
 
   /** Drops everything of a session, finals included (the client went away). */

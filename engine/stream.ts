@@ -275,9 +275,11 @@ export class SpeechStream extends EventEmitter<{ event: [SpeechEvent] }> {
       } else {
         if (this.openSegmentId === event.segmentId) this.openSegmentId = null;
         // A segment long enough to be read that has shown no text keeps its first partial.
-        const owed = !this.segmentShownPartial && event.audio.length >= OWED_PARTIAL_S * WHISPER_SAMPLE_RATE;
+        const owed = this.settings.partials && !this.segmentShownPartial && event.audio.length >= OWED_PARTIAL_S * WHISPER_SAMPLE_RATE;
         this.owedPartialSegment = owed ? event.segmentId : null;
-        this.scheduler.cancelPartials(this.sessionId, owed);
+        const kept = this.scheduler.cancelPartials(this.sessionId, owed);
+        // None on its way (never started, or it heard nothing in the first words): one of the whole segment.
+        if (owed && !kept) this.requestPartial(event.segmentId, event.audio, event.startSample, true);
         this.requestFinal(event);
       }
     }
@@ -343,24 +345,30 @@ export class SpeechStream extends EventEmitter<{ event: [SpeechEvent] }> {
     if (newAudio < this.tuning.partialIntervalS * WHISPER_SAMPLE_RATE) return;
     if (open.audio.length < this.tuning.firstPartialS * WHISPER_SAMPLE_RATE) return;
     this.samplesAtLastPartial = this.receivedSamples;
-    const segmentId = open.segmentId;
-    void this.scheduler.submitPartial(this.sessionId, open.audio, partialOptions(this.settings.language, this.promptText()), !this.segmentShownPartial).then((transcript) => {
+    this.requestPartial(open.segmentId, open.audio, open.startSample, false);
+  }
+
+  /** `owed`: the segment has ended without showing text; this partial goes before the finals. */
+  private requestPartial(segmentId: number, audio: Float32Array, startSample: number, owed: boolean): void {
+    const first = owed || !this.segmentShownPartial;
+    void this.scheduler.submitPartial(this.sessionId, audio, partialOptions(this.settings.language, this.promptText()), first, owed).then((transcript) => {
       // A partial that lands after its segment closed would move the caption backwards: drop it,
       // unless it is the one a segment without text is owed, and its final has not been sent.
       if (!transcript || this.closed || (this.openSegmentId !== segmentId && this.owedPartialSegment !== segmentId)) return;
       const verdict = assessTranscript(transcript);
       if (verdict.discarded) return;
+      const start = startSample / WHISPER_SAMPLE_RATE;
       if (this.openSegmentId !== segmentId) {
         // The owed partial of an ended segment: nothing to agree with, and the open segment's state is not its own.
         this.owedPartialSegment = null;
-        this.emit('event', { type: 'partial', segmentId, text: verdict.text, stable: '', unstable: verdict.text, start: open.startSample / WHISPER_SAMPLE_RATE });
+        this.emit('event', { type: 'partial', segmentId, text: verdict.text, stable: '', unstable: verdict.text, start });
         return;
       }
       this.segmentShownPartial = true;
       const words = verdict.text.split(/\s+/).filter(Boolean);
       const { stable, unstable } = splitStable(this.lastPartialWords, words);
       this.lastPartialWords = words;
-      this.emit('event', { type: 'partial', segmentId, text: verdict.text, stable, unstable, start: open.startSample / WHISPER_SAMPLE_RATE });
+      this.emit('event', { type: 'partial', segmentId, text: verdict.text, stable, unstable, start });
     });
   }
 
