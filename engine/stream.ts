@@ -130,6 +130,10 @@ export class SpeechStream extends EventEmitter<{ event: [SpeechEvent] }> {
   private segmentShownPartial = false;
   /** An ended segment whose first partial may still be shown, until its final is sent. */
   private owedPartialSegment: number | null = null;
+  /** The latest partial request, settled once it is shown or dropped. */
+  private partialSettled: Promise<void> = Promise.resolve();
+  /** The owed segment's partial (the latest request when the segment ended): shown before its final. */
+  private owedPartialSettled: Promise<void> = Promise.resolve();
   private previousFinal = '';
   private finalsInFlight: Promise<void> = Promise.resolve();
   /** Finals requested and not yet emitted. */
@@ -280,6 +284,7 @@ export class SpeechStream extends EventEmitter<{ event: [SpeechEvent] }> {
         const kept = this.scheduler.cancelPartials(this.sessionId, owed);
         // None on its way (never started, or it heard nothing in the first words): one of the whole segment.
         if (owed && !kept) this.requestPartial(event.segmentId, event.audio, event.startSample, true);
+        if (owed) this.owedPartialSettled = this.partialSettled;
         this.requestFinal(event);
       }
     }
@@ -351,7 +356,7 @@ export class SpeechStream extends EventEmitter<{ event: [SpeechEvent] }> {
   /** `owed`: the segment has ended without showing text; this partial goes before the finals. */
   private requestPartial(segmentId: number, audio: Float32Array, startSample: number, owed: boolean): void {
     const first = owed || !this.segmentShownPartial;
-    void this.scheduler.submitPartial(this.sessionId, audio, partialOptions(this.settings.language, this.promptText()), first, owed).then((transcript) => {
+    this.partialSettled = this.scheduler.submitPartial(this.sessionId, audio, partialOptions(this.settings.language, this.promptText()), first, owed).then((transcript) => {
       // A partial that lands after its segment closed would move the caption backwards: drop it,
       // unless it is the one a segment without text is owed, and its final has not been sent.
       if (!transcript || this.closed || (this.openSegmentId !== segmentId && this.owedPartialSegment !== segmentId)) return;
@@ -402,6 +407,8 @@ export class SpeechStream extends EventEmitter<{ event: [SpeechEvent] }> {
     // Emitted in segment order; a session's finals do not overlap (each waits for the one before).
     this.finalsInFlight = this.finalsInFlight.then(async () => {
       const outcome = await result;
+      // The segment's owed partial is shown first (it is cheap and runs ahead of the finals).
+      if (this.owedPartialSegment === event.segmentId) await this.owedPartialSettled.catch(() => undefined);
       this.finalsPending--;
       if (this.owedPartialSegment === event.segmentId) this.owedPartialSegment = null;
       if (this.closed) return;
