@@ -194,8 +194,10 @@ export class Scheduler extends EventEmitter<{ scheduled: [ScheduledRecord] }> {
     }
     for (const job of this.running) {
       if (job.kind !== 'partial' || job.sessionId !== sessionId) continue;
-      if (keepFirst && job.first) kept = true;
-      else job.controller.abort();
+      if (keepFirst && job.first) {
+        job.owed = true; // not preempted by the finals now queued
+        kept = true;
+      } else job.controller.abort();
     }
     return kept;
   }
