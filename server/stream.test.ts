@@ -102,7 +102,7 @@ describe('streaming over /v1/stream with the real base model', () => {
     // The mechanism (a segment's first partial first; a segment that ended without text is owed one,
     // ahead of the finals and shown before its final) is pinned by engine/scheduler-policy.test.ts.
     // Here, on real workers, one long segment in the set may still end without a partial: seen on
-    // jfk.wav's last segment on a slow 2-core machine, cause not yet found (see bench/RESULTS.md).
+    // jfk.wav's last segment on a slow 2-core machine, cause not yet found.
     t.diagnostic(`long segments without a partial before their final: ${withoutPartial.join(', ') || 'none'} of ${longSegments}`);
     assert.ok(withoutPartial.length <= 1, `a partial came before the final of the long segments: missing for ${withoutPartial.join(', ')}`);
     const streamed = corpusWer(results.map(({ clip, result }) => ({ reference: clip.reference ?? '', hypothesis: finalText(result) }))).wer;
