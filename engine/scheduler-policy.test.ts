@@ -208,6 +208,29 @@ describe('Scheduler policy (fake pool)', () => {
     scheduler.close();
   });
 
+  test("an owed partial is not replaced by the next segment's partials, nor cancelled when that segment ends", async () => {
+    const pool = new FakePool(1);
+    const scheduler = new Scheduler(pool);
+    const busy = scheduler.submitFinal('a', audio(1), FINAL);
+    // Segment 0 ends without text while the worker is busy: its partial is owed.
+    const owed = scheduler.submitPartial('a', audio(2), partialOptions('he'), true, true);
+    const final0 = scheduler.submitFinal('a', audio(3), FINAL);
+    // Segment 1 asks for partials, then ends with text shown (nothing kept).
+    const next = scheduler.submitPartial('a', audio(4), partialOptions('he'), true);
+    scheduler.cancelPartials('a');
+    assert.equal(await next, null, "segment 1's partial went with its segment");
+    pool.finish('1');
+    await busy;
+    await tick();
+    assert.deepEqual(pool.labels(), ['2'], 'the owed partial still runs, before the final');
+    pool.finish('2');
+    assert.equal((await owed)?.text, '2');
+    await tick();
+    pool.finish('3');
+    await final0;
+    scheduler.close();
+  });
+
   test('a final cancelled while it waits resolves transcription_aborted and never reaches a worker', async () => {
     const pool = new FakePool(1);
     const scheduler = new Scheduler(pool);

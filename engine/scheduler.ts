@@ -10,7 +10,9 @@
  * how it was decoded.
  *
  * Partials: a segment's first partial goes before repeat partials of other segments, so every
- * segment shows text before its final however busy the workers are.
+ * segment shows text before its final however busy the workers are. A segment that ended without
+ * showing text is owed a partial: owed partials wait in a queue of their own, ahead of the finals, and
+ * no newer partial replaces them.
  *
  * Workers on the same CPU cores (`sharedCores`, local CPU workers) are not independent: a partial
  * running beside a final takes cores from it. There, no repeat partial starts while a final runs,
@@ -89,6 +91,8 @@ export interface SchedulerStats {
 export class Scheduler extends EventEmitter<{ scheduled: [ScheduledRecord] }> {
   private readonly finals = new Map<string, Pending[]>();
   private readonly partials = new Map<string, Pending>();
+  /** Owed partials of ended segments, oldest first: never superseded, dispatched before finals. */
+  private owed: Pending[] = [];
   private readonly running = new Set<Pending>();
   /** When each session last had a partial dispatched. */
   private readonly lastPartialAt = new Map<string, number>();
@@ -135,14 +139,14 @@ export class Scheduler extends EventEmitter<{ scheduled: [ScheduledRecord] }> {
    */
   submitPartial(sessionId: string, pcm: Float32Array, options: TranscribeOptions, first = false, owed = false): Promise<Transcript | null> {
     return new Promise<Transcript | null>((resolve, reject) => {
-      const superseded = this.partials.get(sessionId);
-      if (superseded) {
-        this.record(superseded, 'dropped');
-        superseded.resolve(null);
-      }
       const job = this.pending('partial', sessionId, pcm, options, first, resolve, reject);
-      job.owed = owed;
-      this.partials.set(sessionId, job);
+      if (owed) {
+        job.owed = true;
+        this.owed.push(job);
+      } else {
+        this.dropQueuedPartial(sessionId);
+        this.partials.set(sessionId, job);
+      }
       this.dispatch();
     });
   }
@@ -186,14 +190,17 @@ export class Scheduler extends EventEmitter<{ scheduled: [ScheduledRecord] }> {
     const queued = this.partials.get(sessionId);
     let kept = false;
     if (keepFirst && queued?.first) {
+      this.partials.delete(sessionId);
       queued.owed = true;
+      this.owed.push(queued);
       kept = true;
       this.dispatch();
     } else {
       this.dropQueuedPartial(sessionId);
     }
+    // Partials already owed to earlier segments are left alone: their finals wait for them.
     for (const job of this.running) {
-      if (job.kind !== 'partial' || job.sessionId !== sessionId) continue;
+      if (job.kind !== 'partial' || job.sessionId !== sessionId || job.owed) continue;
       if (keepFirst && job.first) {
         job.owed = true; // not preempted by the finals now queued
         kept = true;
@@ -205,6 +212,11 @@ export class Scheduler extends EventEmitter<{ scheduled: [ScheduledRecord] }> {
   /** Drops everything of a session, finals included (the client went away). */
   cancelSession(sessionId: string): void {
     this.cancelPartials(sessionId);
+    for (const job of this.owed.filter((j) => j.sessionId === sessionId)) {
+      this.record(job, 'dropped');
+      job.resolve(null);
+    }
+    this.owed = this.owed.filter((j) => j.sessionId !== sessionId);
     for (const job of this.finals.get(sessionId) ?? []) job.reject(new KolError('transcription_aborted'));
     this.finals.delete(sessionId);
     for (const job of this.running) if (job.sessionId === sessionId) job.controller.abort();
@@ -218,7 +230,7 @@ export class Scheduler extends EventEmitter<{ scheduled: [ScheduledRecord] }> {
     const running = [...this.running];
     return {
       pendingFinals,
-      pendingPartials: this.partials.size,
+      pendingPartials: this.partials.size + this.owed.length,
       runningFinals: running.filter((j) => j.kind === 'final').length,
       runningPartials: running.filter((j) => j.kind === 'partial').length,
     };
@@ -226,7 +238,7 @@ export class Scheduler extends EventEmitter<{ scheduled: [ScheduledRecord] }> {
 
   close(): void {
     this.closed = true;
-    for (const id of [...this.finals.keys(), ...this.partials.keys()]) this.cancelSession(id);
+    for (const id of new Set([...this.finals.keys(), ...this.partials.keys(), ...this.owed.map((j) => j.sessionId)])) this.cancelSession(id);
   }
 
   private pending(kind: JobKind, sessionId: string, pcm: Float32Array, options: TranscribeOptions, first: boolean, resolve: Pending['resolve'], reject: Pending['reject']): Pending {
@@ -238,11 +250,7 @@ export class Scheduler extends EventEmitter<{ scheduled: [ScheduledRecord] }> {
   private dispatch(): void {
     if (this.closed) return;
     // A first partial owed to a segment that ended without text, then finals, sessions in turn.
-    for (const job of [...this.partials.values()]) {
-      if (!job.owed || this.partialPool.idleCount() === 0) continue;
-      this.partials.delete(job.sessionId);
-      this.run(job, this.partialPool, false);
-    }
+    while (this.owed.length > 0 && this.partialPool.idleCount() > 0) this.run(this.owed.shift()!, this.partialPool, false);
     while (this.finalPool.idleCount() > 0) {
       const job = this.takeNext(this.finals);
       if (!job) break;

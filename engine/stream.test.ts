@@ -93,6 +93,36 @@ describe('SpeechStream over a fake pool', () => {
     scheduler.close();
   });
 
+  test('a segment that ended without text shows a partial before its final, even when the partial on its way hears nothing', async (t) => {
+    if (!haveAssets(t, ...TWO_SENTENCES().map((c) => c.wav))) return;
+    // Partials of under 4 s of audio hear nothing (as whisper may on a segment's first words); the
+    // whole segment is heard. The first partial holds the only worker until all the audio is in:
+    // meanwhile the first segment ends with that partial and a newer one on their way, and the second
+    // segment asks for partials of its own.
+    const partialHearsNothingEarly: Answer = (job) => (job.options.beamSize === 1 && job.pcm.length < 4 * 16_000 ? { text: '', duration: job.pcm.length / 16_000, segments: [] } : covering(job));
+    const pool = new FakePool(1, partialHearsNothingEarly);
+    const held: { job?: FakeJob } = {};
+    pool.on('started', (job: FakeJob) => {
+      if (!held.job && job.options.beamSize === 1) held.job = job;
+      else queueMicrotask(() => job.finish());
+    });
+    const { events, ended, scheduler } = await open(pool, { partials: true });
+    const [holder] = await settled(pool, 1);
+    assert.equal(holder, held.job, 'the first partial holds the worker');
+    holder.finish();
+    await ended;
+    const finals = events.filter((e): e is Extract<SpeechEvent, { type: 'final' }> => e.type === 'final');
+    assert.equal(finals.length, 2);
+    for (const final of finals) {
+      const at = events.indexOf(final);
+      assert.ok(
+        events.slice(0, at).some((e) => e.type === 'partial' && e.segmentId === final.segmentId && e.text !== ''),
+        `segment ${final.segmentId} (${(final.end - final.start).toFixed(1)} s) showed a partial before its final: ${events.map((e) => e.type + ('segmentId' in e ? e.segmentId : '')).join(' ')}`,
+      );
+    }
+    scheduler.close();
+  });
+
   test('a final that lost speech under a prompt is decoded again without it, and says so', async (t) => {
     if (!haveAssets(t, ...TWO_SENTENCES().map((c) => c.wav))) return;
     // With a prompt, the "model" stops after half a second of speech: the skip a prompt can cause.

@@ -128,12 +128,13 @@ export class SpeechStream extends EventEmitter<{ event: [SpeechEvent] }> {
   private lastPartialWords: string[] = [];
   /** The open segment has shown a partial (see Scheduler: a first partial goes first). */
   private segmentShownPartial = false;
-  /** An ended segment whose first partial may still be shown, until its final is sent. */
-  private owedPartialSegment: number | null = null;
-  /** The latest partial request, settled once it is shown or dropped. */
-  private partialSettled: Promise<void> = Promise.resolve();
-  /** The owed segment's partial (the latest request when the segment ended): shown before its final. */
-  private owedPartialSettled: Promise<void> = Promise.resolve();
+  /** The latest partial request: true once it is shown, false when dropped or it heard nothing. */
+  private partialSettled: Promise<boolean> = Promise.resolve(false);
+  /**
+   * Ended segments that showed no text and are owed a partial before their final, by segment id:
+   * settles once the owed partial is shown or given up. Its final waits for it, then removes it.
+   */
+  private readonly owedPartials = new Map<number, { settled: Promise<void>; shown: boolean }>();
   private previousFinal = '';
   private finalsInFlight: Promise<void> = Promise.resolve();
   /** Finals requested and not yet emitted. */
@@ -280,11 +281,8 @@ export class SpeechStream extends EventEmitter<{ event: [SpeechEvent] }> {
         if (this.openSegmentId === event.segmentId) this.openSegmentId = null;
         // A segment long enough to be read that has shown no text keeps its first partial.
         const owed = this.settings.partials && !this.segmentShownPartial && event.audio.length >= OWED_PARTIAL_S * WHISPER_SAMPLE_RATE;
-        this.owedPartialSegment = owed ? event.segmentId : null;
         const kept = this.scheduler.cancelPartials(this.sessionId, owed);
-        // None on its way (never started, or it heard nothing in the first words): one of the whole segment.
-        if (owed && !kept) this.requestPartial(event.segmentId, event.audio, event.startSample, true);
-        if (owed) this.owedPartialSettled = this.partialSettled;
+        if (owed) this.owePartial(event, kept);
         this.requestFinal(event);
       }
     }
@@ -353,28 +351,48 @@ export class SpeechStream extends EventEmitter<{ event: [SpeechEvent] }> {
     this.requestPartial(open.segmentId, open.audio, open.startSample, false);
   }
 
-  /** `owed`: the segment has ended without showing text; this partial goes before the finals. */
-  private requestPartial(segmentId: number, audio: Float32Array, startSample: number, owed: boolean): void {
+  /**
+   * The ended segment showed no text: it is owed a partial before its final. A first partial still on
+   * its way (`kept`) may serve, but it holds only the segment's first words and may hear nothing in
+   * them (seen on jfk.wav: 0.9 s of "ask" came back as a repetition); then one of the whole segment
+   * goes. Either runs ahead of the finals (see Scheduler).
+   */
+  private owePartial(event: Extract<SegmenterEvent, { type: 'segment_end' }>, kept: boolean): void {
+    const { segmentId, audio, startSample } = event;
+    const ofWholeSegment = () => this.requestPartial(segmentId, audio, startSample, true);
+    const shownOrGivenUp = kept ? this.partialSettled.then((shown) => (shown || this.closed ? true : ofWholeSegment())) : ofWholeSegment();
+    const settled = shownOrGivenUp.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.owedPartials.set(segmentId, { settled, shown: false });
+  }
+
+  /** `owed`: the segment has ended without showing text; this partial goes before the finals. Settles true once shown. */
+  private requestPartial(segmentId: number, audio: Float32Array, startSample: number, owed: boolean): Promise<boolean> {
     const first = owed || !this.segmentShownPartial;
     this.partialSettled = this.scheduler.submitPartial(this.sessionId, audio, partialOptions(this.settings.language, this.promptText()), first, owed).then((transcript) => {
       // A partial that lands after its segment closed would move the caption backwards: drop it,
-      // unless it is the one a segment without text is owed, and its final has not been sent.
-      if (!transcript || this.closed || (this.openSegmentId !== segmentId && this.owedPartialSegment !== segmentId)) return;
+      // unless its segment is owed one and its final has not been sent.
+      const owedTo = this.owedPartials.get(segmentId);
+      if (!transcript || this.closed || (this.openSegmentId !== segmentId && (!owedTo || owedTo.shown))) return false;
       const verdict = assessTranscript(transcript);
-      if (verdict.discarded) return;
+      if (verdict.discarded) return false;
       const start = startSample / WHISPER_SAMPLE_RATE;
-      if (this.openSegmentId !== segmentId) {
-        // The owed partial of an ended segment: nothing to agree with, and the open segment's state is not its own.
-        this.owedPartialSegment = null;
+      if (owedTo) {
+        // The owed partial of an ended segment, shown once: nothing to agree with, and the open segment's state is not its own.
+        owedTo.shown = true;
         this.emit('event', { type: 'partial', segmentId, text: verdict.text, stable: '', unstable: verdict.text, start });
-        return;
+        return true;
       }
       this.segmentShownPartial = true;
       const words = verdict.text.split(/\s+/).filter(Boolean);
       const { stable, unstable } = splitStable(this.lastPartialWords, words);
       this.lastPartialWords = words;
       this.emit('event', { type: 'partial', segmentId, text: verdict.text, stable, unstable, start });
+      return true;
     });
+    return this.partialSettled;
   }
 
   private requestFinal(event: Extract<SegmenterEvent, { type: 'segment_end' }>): void {
@@ -408,9 +426,9 @@ export class SpeechStream extends EventEmitter<{ event: [SpeechEvent] }> {
     this.finalsInFlight = this.finalsInFlight.then(async () => {
       const outcome = await result;
       // The segment's owed partial is shown first (it is cheap and runs ahead of the finals).
-      if (this.owedPartialSegment === event.segmentId) await this.owedPartialSettled.catch(() => undefined);
+      await this.owedPartials.get(event.segmentId)?.settled;
+      this.owedPartials.delete(event.segmentId);
       this.finalsPending--;
-      if (this.owedPartialSegment === event.segmentId) this.owedPartialSegment = null;
       if (this.closed) return;
       if (outcome instanceof KolError) {
         if (outcome.code !== 'transcription_aborted') this.emit('event', { type: 'error', error: outcome, segmentId: event.segmentId });

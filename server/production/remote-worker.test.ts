@@ -87,7 +87,11 @@ describe('a gateway with a remote kol worker', () => {
     t.diagnostic(`killed remote whisper-server pid ${victim}; next final ${((finalsAt.find((at) => at > struckAt) ?? NaN) - struckAt).toFixed(0)} ms later; new pid ${serverPid()}`);
     assert.ok(restartedAt > struckAt);
     assert.notEqual(serverPid(), victim);
-    assert.match(await server!.metrics.registry.metrics(), /kol_worker_failures_total\{pool="final",worker="r0",code="worker_crashed"\} 1/);
+    // The killed request counts as worker_crashed. A retry that meets the whisper-server while kol
+    // worker is still bringing it back may count another, so the count is at least one.
+    const failures = (await server!.metrics.registry.metrics()).split('\n').filter((l) => l.startsWith('kol_worker_failures_total{'));
+    t.diagnostic(`worker failures: ${failures.join('; ')}`);
+    assert.ok(failures.some((l) => /^kol_worker_failures_total\{pool="final",worker="r0",code="worker_crashed"\} [1-9]\d*$/.test(l)), `the crash is counted: ${failures.join('; ')}`);
   });
 
   test('kol worker killed with SIGKILL: its whisper-server dies with it (parent-death signal)', async (t) => {
