@@ -1,9 +1,10 @@
 #!/usr/bin/env node
 // `npm test`: builds the whisper.cpp engine once (cached, with progress), then runs every *.test.ts
-// under engine/, server/, clients/ and bench/ with node's test runner, one file at a time (the
+// under engine/, server/, clients/, bench/ and test/ with node's test runner, one file at a time (the
 // tests start real whisper-server processes, and this machine may have only 2 cores).
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -24,7 +25,7 @@ function findTests(dir) {
 
 // Optional filters: `npm test -- engine/whisper` runs only the test files whose path contains one of them.
 const filters = process.argv.slice(2);
-const files = ['engine', 'server', 'clients', 'bench']
+const files = ['engine', 'server', 'clients', 'bench', 'test']
   .flatMap(findTests)
   .filter((f) => filters.length === 0 || filters.some((x) => f.includes(x)))
   .sort();
@@ -32,5 +33,11 @@ if (files.length === 0) {
   console.error('no test files matched');
   process.exit(1);
 }
-const run = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=1', '--test-reporter=spec', ...files], { stdio: 'inherit' });
+// Offline baselines decoded by one test file serve the later ones, for this run only (test/helpers/baselines.ts).
+const baselines = fs.mkdtempSync(path.join(os.tmpdir(), 'kol-test-baselines-'));
+const run = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=1', '--test-reporter=spec', ...files], {
+  stdio: 'inherit',
+  env: { ...process.env, KOL_TEST_BASELINES: baselines },
+});
+fs.rmSync(baselines, { recursive: true, force: true });
 process.exit(run.status ?? 1);

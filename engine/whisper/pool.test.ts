@@ -11,7 +11,9 @@ import { decodeAudioFile } from '../audio/wav.js';
 import { isKolError } from '../errors.js';
 import { corpusWer } from '../wer.js';
 import { clips, haveAssets, REAL_MODEL, assetPath } from '../../test/helpers/assets.js';
+import { recordBaseline } from '../../test/helpers/baselines.js';
 import { engine } from '../../test/helpers/engine.js';
+import { testWorkerSetup } from '../../test/helpers/server.js';
 import { createLocalWorkers } from './local-workers.js';
 import { audioCtxFor } from './client.js';
 import { WorkerPool } from './pool.js';
@@ -33,8 +35,10 @@ describe('worker pool on the real base model', { skip: !fs.existsSync(REAL_MODEL
   let workers: LocalWorker[];
 
   before(async () => {
-    const { binary } = await engine();
-    workers = createLocalWorkers({ binary, model: REAL_MODEL, count: 2, threads: 1 });
+    // Started as a test server's workers are (test/helpers/server.ts), so the transcripts recorded here
+    // serve as the offline baselines of the streaming tests.
+    const setup = await testWorkerSetup();
+    workers = createLocalWorkers({ binary: setup.binary, model: setup.model, count: 2, threads: setup.threads, flashAttention: setup.flashAttention });
     pool = new WorkerPool(workers, { requestTimeoutMs: 30_000 });
     await pool.start();
   });
@@ -46,7 +50,9 @@ describe('worker pool on the real base model', { skip: !fs.existsSync(REAL_MODEL
     const rows = await Promise.all(
       set.map(async (clip) => {
         const audio = await decodeAudioFile(clip.wav);
-        const transcript = await pool.transcribe(audio.pcm, { language: 'en', beamSize: 5 });
+        const options = { language: 'en', beamSize: 5 };
+        const transcript = await pool.transcribe(audio.pcm, options);
+        recordBaseline(await testWorkerSetup(), audio.pcm, options, transcript.text);
         return { name: clip.name, reference: clip.reference ?? '', hypothesis: transcript.text };
       }),
     );
@@ -67,7 +73,9 @@ describe('worker pool on the real base model', { skip: !fs.existsSync(REAL_MODEL
     const rows = await Promise.all(
       set.map(async (clip) => {
         const audio = await decodeAudioFile(clip.wav);
-        const transcript = await pool.transcribe(audio.pcm, { language: 'he', beamSize: 5 });
+        const options = { language: 'he', beamSize: 5 };
+        const transcript = await pool.transcribe(audio.pcm, options);
+        recordBaseline(await testWorkerSetup(), audio.pcm, options, transcript.text);
         return { name: clip.name, reference: clip.reference ?? '', hypothesis: transcript.text, transcript };
       }),
     );

@@ -2,6 +2,8 @@ import type { Logger } from '../../engine/log.js';
 import { startServer, type RunningServer } from '../../server/app.js';
 import { DEFAULT_CONFIG, type ServerConfig } from '../../server/config.js';
 import { REAL_MODEL } from './assets.js';
+import type { WorkerSetup } from './baselines.js';
+import { engine } from './engine.js';
 
 /**
  * A real server on a free port with real whisper-server workers on the real base model (2 workers,
@@ -10,6 +12,14 @@ import { REAL_MODEL } from './assets.js';
  * any session limit a test sets): measuring it would cost every test server seconds of inference at
  * start, and the session limits have tests of their own (server/capacity.test.ts measures it).
  */
+/** One thread per worker: two workers on this machine's two cores. */
+export const TEST_THREADS = 1;
+
+/** How a test server's workers (and engine/whisper/pool.test.ts's) are started: what decides their text. */
+export async function testWorkerSetup(): Promise<WorkerSetup> {
+  return { binary: (await engine()).binary, model: REAL_MODEL, threads: TEST_THREADS, flashAttention: DEFAULT_CONFIG.flashAttention };
+}
+
 /** More streams than any test opens. */
 const UNLIMITED_CAPACITY = 1_000_000;
 
@@ -20,7 +30,7 @@ export async function startTestServer(overrides: Partial<ServerConfig> = {}, log
       port: 0,
       model: REAL_MODEL,
       workers: 2,
-      threads: 1,
+      threads: TEST_THREADS,
       gpu: 'off',
       logLevel: 'warn',
       capacity: UNLIMITED_CAPACITY,
