@@ -29,7 +29,7 @@ export interface StreamSettings {
   prompt: string;
 }
 
-/** Server-wide decoding choices; see README "Tuning" for the measurements behind the defaults. */
+/** Server-wide decoding choices; README "Decoding choices" has the measurements behind the defaults. */
 export interface StreamTuning {
   finalBeamSize: number;
   /**
