@@ -12,9 +12,9 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom
 import { isKolError, type ErrorCode } from '../engine/errors.js';
 import type { ScheduledRecord } from '../engine/scheduler.js';
 import type { JobRecord, WorkerPool } from '../engine/whisper/pool.js';
-import type { Gateway, GatewayDeps, HttpRoute } from './gateway.js';
+import type { Gateway, GatewayDeps, HttpRoute } from './transport/gateway.js';
 import { GpuMonitor, type GpuSnapshot } from './gpu-metrics.js';
-import type { ServerMessage } from './protocol.js';
+import type { ServerMessage } from './dialects/protocol.js';
 import type { Runtime } from './runtime.js';
 
 /** The sampling timer's own period is part of every reading; it is taken off. */

@@ -9,7 +9,7 @@ import type { Logger } from '../engine/log.js';
 import type { Scheduler } from '../engine/scheduler.js';
 import { SpeechStream, type SpeechEvent, type StreamTuning } from '../engine/stream.js';
 import type { SileroVad } from '../engine/vad/silero.js';
-import { applyConfig, errorMessage, readyHint, type SessionConfig, type ServerMessage } from './protocol.js';
+import { applyConfig, errorMessage, readyHint, type SessionConfig, type ServerMessage } from './dialects/protocol.js';
 
 export interface SessionDeps {
   id: string;

@@ -14,7 +14,7 @@ import { CONTINUOUS_GAPS_S, joinClips, type BenchStream } from '../bench/streams
 import { assetPath, clips, haveAssets, REAL_MODEL, type Clip } from '../test/helpers/assets.js';
 import { startTestServer } from '../test/helpers/server.js';
 import type { RunningServer } from './app.js';
-import type { ServerMessage } from './protocol.js';
+import type { ServerMessage } from './dialects/protocol.js';
 
 type Final = Extract<ServerMessage, { type: 'final' }>;
 const AS_FAST_AS_ACCEPTED = Infinity;

@@ -18,8 +18,8 @@ import { Scheduler, type SchedulablePool } from '../../engine/scheduler.js';
 import { SileroVad } from '../../engine/vad/silero.js';
 import type { TranscribeOptions, Transcript } from '../../engine/whisper/types.js';
 import { DEFAULT_CONFIG } from '../../server/config.js';
-import { Gateway, type WsRoute } from '../../server/gateway.js';
-import { handleNativeStream } from '../../server/native.js';
+import { Gateway, type WsRoute } from '../../server/transport/gateway.js';
+import { handleNativeStream } from '../../server/dialects/native.js';
 
 export type CapacityMode = 'batched' | 'unbatched' | 'transport';
 

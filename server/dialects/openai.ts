@@ -13,8 +13,8 @@
 import type { IncomingMessage } from 'node:http';
 import type { WebSocket } from 'ws';
 import { KolError, quoted, toKolError, type ErrorCode } from '../../engine/errors.js';
-import { applyConfig, type ServerMessage, type SessionConfig } from '../protocol.js';
-import type { Gateway, WsRoute } from '../gateway.js';
+import { applyConfig, type ServerMessage, type SessionConfig } from './protocol.js';
+import type { Gateway, WsRoute } from '../transport/gateway.js';
 import type { Session } from '../session.js';
 import { WireAudio, type WireEncoding } from './audio.js';
 import { clampEndpoint, closeAfterFatal, closeCodeFor, frameBytes, languageFrom, modelInfo, randomId, round3, type FinalMessage } from './common.js';

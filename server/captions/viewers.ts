@@ -1,14 +1,14 @@
 /**
- * `/v1/captions?room=NAME`: a read-only WebSocket that follows one caption room (server/rooms.ts).
+ * `/v1/captions?room=NAME`: a read-only WebSocket that follows one caption room (rooms.ts).
  * The first message is the room's status with its backlog; then partials, finals and status
  * changes as they happen. Needs a key that may "view" (or an open server). The overlay page uses
  * it, and so can anything else: `npx wscat -c ws://host:8009/v1/captions?room=NAME`.
  */
 import type { IncomingMessage } from 'node:http';
 import type { WebSocket } from 'ws';
-import { KolError } from '../engine/errors.js';
-import type { Gateway, WsRoute } from './gateway.js';
-import { CLOSE_CODES, errorMessage } from './protocol.js';
+import { KolError } from '../../engine/errors.js';
+import type { Gateway, WsRoute } from '../transport/gateway.js';
+import { CLOSE_CODES, errorMessage } from '../dialects/protocol.js';
 import { ROOM_NAME, type CaptionRooms } from './rooms.js';
 
 const HEARTBEAT_MS = 15_000;

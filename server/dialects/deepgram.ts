@@ -10,8 +10,8 @@ import { createHash } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { WebSocket } from 'ws';
 import { KolError, quoted, toKolError } from '../../engine/errors.js';
-import { applyConfig, type ServerMessage, type SessionConfig, type WordTiming } from '../protocol.js';
-import type { Gateway, WsRoute } from '../gateway.js';
+import { applyConfig, type ServerMessage, type SessionConfig, type WordTiming } from './protocol.js';
+import type { Gateway, WsRoute } from '../transport/gateway.js';
 import type { Session } from '../session.js';
 import { MAX_HEADER_BYTES, sessionEncodingFor, sniffContainer, WireAudio, type WireEncoding } from './audio.js';
 import {

@@ -12,8 +12,8 @@
 import type { IncomingMessage } from 'node:http';
 import type { WebSocket } from 'ws';
 import { KolError, toKolError } from '../../engine/errors.js';
-import { applyConfig, type ServerMessage, type SessionConfig } from '../protocol.js';
-import type { Gateway, WsRoute } from '../gateway.js';
+import { applyConfig, type ServerMessage, type SessionConfig } from './protocol.js';
+import type { Gateway, WsRoute } from '../transport/gateway.js';
 import type { Session } from '../session.js';
 import { WireAudio } from './audio.js';
 import { closeAfterFatal, closeCodeFor, frameBytes, intParam, languageFrom, meanConfidence, round3, type FinalMessage } from './common.js';

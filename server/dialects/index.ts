@@ -2,7 +2,7 @@
  * The compatibility dialects: endpoints that speak other vendors' streaming protocols over the same
  * Session and pipeline as the native `/v1/stream`. See README.md beside this file.
  */
-import type { WsRoute } from '../gateway.js';
+import type { WsRoute } from '../transport/gateway.js';
 import { deepgramRoute } from './deepgram.js';
 import { openaiRealtimeRoute } from './openai.js';
 import { voskRoutes } from './vosk.js';

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { applyConfig, type ServerMessage, type SessionConfig } from './protocol.js';
+import { applyConfig, type ServerMessage, type SessionConfig } from '../dialects/protocol.js';
 import { MemoryRooms, ROOM_NAME, sessionRoomTap, type CaptionMessage } from './rooms.js';
 
 const partial = (segment: number, text: string): ServerMessage => ({ type: 'partial', segment_id: segment, text, stable: text.split(' ')[0], unstable: text.split(' ').slice(1).join(' '), start: 0 });

@@ -8,16 +8,16 @@ import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
-import { ERROR_CATALOG, KolError, type ErrorCode } from '../engine/errors.js';
-import type { Logger } from '../engine/log.js';
-import type { Scheduler } from '../engine/scheduler.js';
-import type { StreamTuning } from '../engine/stream.js';
-import type { SileroVad } from '../engine/vad/silero.js';
-import { atCapacityError, RETRY_AFTER_SECONDS } from './capacity.js';
-import { maskKey, parseApiKey, type KeyScope, type ServerConfig } from './config.js';
-import { errorCodeOf, heartbeatIntervalMs, PaceLimiter } from './gateway-support.js';
-import { bytesPerSecond, CLOSE_CODES, errorMessage, type ServerMessage, type SessionConfig } from './protocol.js';
-import { Session } from './session.js';
+import { ERROR_CATALOG, KolError, type ErrorCode } from '../../engine/errors.js';
+import type { Logger } from '../../engine/log.js';
+import type { Scheduler } from '../../engine/scheduler.js';
+import type { StreamTuning } from '../../engine/stream.js';
+import type { SileroVad } from '../../engine/vad/silero.js';
+import { atCapacityError, RETRY_AFTER_SECONDS } from '../capacity.js';
+import { maskKey, parseApiKey, type KeyScope, type ServerConfig } from '../config.js';
+import { errorCodeOf, heartbeatIntervalMs, PaceLimiter } from './pace.js';
+import { bytesPerSecond, CLOSE_CODES, errorMessage, type ServerMessage, type SessionConfig } from '../dialects/protocol.js';
+import { Session } from '../session.js';
 
 export interface Caller {
   /** The API key's secret used, or null on an open server. */
@@ -200,7 +200,7 @@ export class Gateway {
     if (bytes > this.config.maxFrameBytes) {
       throw new KolError('frame_too_large', `A frame of ${bytes} bytes exceeds the limit of ${this.config.maxFrameBytes} bytes; send audio in smaller frames (e.g. 100 ms each).`);
     }
-    // A token bucket (gateway-support.ts): credit never exceeds the burst, so a client cannot save it
+    // A token bucket (pace.ts): credit never exceeds the burst, so a client cannot save it
     // up by sending slowly (or not at all) and then blast hours of audio at once.
     const waitMs = t.pace.spend(bytes / bytesPerSecond(session.effectiveConfig));
     if (waitMs > 0) {

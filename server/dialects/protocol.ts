@@ -4,8 +4,8 @@
  * PROTOCOL.md documents the same for people; keep the two in step.
  */
 import { z } from 'zod';
-import { KolError, quoted, type ErrorCode } from '../engine/errors.js';
-import type { SegmentEndReason } from '../engine/vad/segmenter.js';
+import { KolError, quoted, type ErrorCode } from '../../engine/errors.js';
+import type { SegmentEndReason } from '../../engine/vad/segmenter.js';
 
 // ── session configuration (query parameters and/or a first `config` message)
 

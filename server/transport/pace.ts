@@ -3,7 +3,7 @@
  * the real-time pace limiter, the heartbeat period, and reading the error code out of a message in
  * any dialect (native, Deepgram, OpenAI Realtime, Vosk) for the errors-by-code metric.
  */
-import { ERROR_CATALOG, type ErrorCode } from '../engine/errors.js';
+import { ERROR_CATALOG, type ErrorCode } from '../../engine/errors.js';
 
 /**
  * A token bucket of audio seconds: credit accrues at `factor` × real time up to `burstSeconds` and

@@ -5,9 +5,9 @@
  */
 import type { IncomingMessage } from 'node:http';
 import type { WebSocket } from 'ws';
-import { KolError, toKolError } from '../engine/errors.js';
+import { KolError, toKolError } from '../../engine/errors.js';
 import { applyConfig, configFromQuery, errorMessage, parseClientMessage, type ServerMessage, type SessionConfig } from './protocol.js';
-import type { Gateway } from './gateway.js';
+import type { Gateway } from '../transport/gateway.js';
 
 export function handleNativeStream(ws: WebSocket, req: IncomingMessage, gateway: Gateway): void {
   const url = new URL(req.url ?? '/', 'http://localhost');

@@ -1,7 +1,7 @@
 /**
  * Caption rooms. A session whose configuration names a `room` publishes its partials and finals
  * there; any number of read-only viewers watch the room (the overlay page, or a plain WebSocket at
- * `/v1/captions?room=NAME`, see server/captions.ts). A viewer that joins late gets the room's last
+ * `/v1/captions?room=NAME`, see viewers.ts). A viewer that joins late gets the room's last
  * few finals; every viewer hears when publishers come and go. PROTOCOL.md, "Caption rooms",
  * documents the messages.
  *
@@ -11,7 +11,7 @@
  * for the count. Methods that such an implementation must do remotely return nothing the caller
  * waits for: the snapshot of a room reaches a viewer through its listener, like everything else.
  */
-import type { ServerMessage } from './protocol.js';
+import type { ServerMessage } from '../dialects/protocol.js';
 
 /** The same rule as `room` in the session configuration (protocol.ts); rooms.test.ts keeps them in step. */
 export const ROOM_NAME = /^[\w.-]{1,64}$/;
