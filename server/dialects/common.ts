@@ -6,10 +6,8 @@ import { createHash, randomBytes } from 'node:crypto';
 import path from 'node:path';
 import type { RawData, WebSocket } from 'ws';
 import { ERROR_CATALOG, KolError, type ErrorCode } from '../../engine/errors.js';
-import { CLOSE_CODES, type ServerMessage } from './protocol.js';
+import { CLOSE_CODES } from './protocol.js';
 import type { Gateway } from '../transport/gateway.js';
-
-export type FinalMessage = Extract<ServerMessage, { type: 'final' }>;
 
 export function frameBytes(data: RawData): Buffer {
   return Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data as ArrayBuffer);

@@ -10,9 +10,10 @@ import { createHash } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { WebSocket } from 'ws';
 import { KolError, quoted, toKolError } from '../../engine/errors.js';
-import { applyConfig, type ServerMessage, type SessionConfig, type WordTiming } from './protocol.js';
+import type { TranscriptWord } from '../../engine/whisper/types.js';
+import { applyConfig, type SessionConfig } from './protocol.js';
 import type { Gateway, WsRoute } from '../transport/gateway.js';
-import type { Session } from '../session.js';
+import type { Session, SessionEvent, SpeechFinal } from '../session.js';
 import { MAX_HEADER_BYTES, sessionEncodingFor, sniffContainer, WireAudio, type WireEncoding } from './audio.js';
 import {
   bareWord,
@@ -26,7 +27,6 @@ import {
   meanConfidence,
   modelInfo,
   round3,
-  type FinalMessage,
   type ModelInfo,
 } from './common.js';
 
@@ -141,7 +141,7 @@ class DeepgramConnection {
       return;
     }
     if (this.options.encoding) this.wire = new WireAudio(this.options.encoding, this.options.channels);
-    this.session = this.gateway.openSession(this.ws, this.req, config, (m) => this.onSessionMessage(m));
+    this.session = this.gateway.openSession(this.ws, this.req, config, (e) => this.onSessionEvent(e));
     if (!this.session) return;
     this.updateRate();
     this.ws.on('message', (data, isBinary) => this.onFrame(frameBytes(data), isBinary));
@@ -243,32 +243,32 @@ class DeepgramConnection {
     });
   }
 
-  // ── native messages → Deepgram
+  // ── session events → Deepgram
 
-  private onSessionMessage(message: ServerMessage): void {
-    switch (message.type) {
+  private onSessionEvent(event: SessionEvent): void {
+    switch (event.type) {
       case 'ready':
         return;
       case 'speech_start':
-        this.openSegments.set(message.segment_id, message.start);
-        this.recentStarts.push(message.start);
+        this.openSegments.set(event.segmentId, event.start);
+        this.recentStarts.push(event.start);
         if (this.recentStarts.length > 8) this.recentStarts.shift();
-        if (this.lastWordEnd !== null && message.start >= this.lastWordEnd && message.start < this.lastWordEnd + this.utteranceGapS()) this.utterancePending = false;
-        if (this.options.vadEvents) this.send({ type: 'SpeechStarted', channel: [0], timestamp: round3(message.start) });
+        if (this.lastWordEnd !== null && event.start >= this.lastWordEnd && event.start < this.lastWordEnd + this.utteranceGapS()) this.utterancePending = false;
+        if (this.options.vadEvents) this.send({ type: 'SpeechStarted', channel: [0], timestamp: round3(event.start) });
         return;
       case 'partial': {
         if (!this.options.interimResults) return;
-        const received = this.session?.audioSeconds ?? message.start;
+        const received = this.session?.audioSeconds ?? event.start;
         this.send(
-          this.results({ transcript: this.transcript(message.text), confidence: 0, words: [], start: message.start, end: Math.max(message.start, received), isFinal: false, speechFinal: false, fromFinalize: false }),
+          this.results({ transcript: this.transcript(event.text), confidence: 0, words: [], start: event.start, end: Math.max(event.start, received), isFinal: false, speechFinal: false, fromFinalize: false }),
         );
         return;
       }
       case 'final':
-        this.onFinal(message);
+        this.onFinal(event);
         return;
       case 'error':
-        this.sendError(new KolError(message.code, message.message), message.fatal);
+        this.sendError(event.error, event.fatal);
         return;
       case 'closed':
         this.send(this.metadata());
@@ -276,8 +276,8 @@ class DeepgramConnection {
     }
   }
 
-  private onFinal(final: FinalMessage): void {
-    this.openSegments.delete(final.segment_id);
+  private onFinal(final: SpeechFinal): void {
+    this.openSegments.delete(final.segmentId);
     this.send(
       this.results({
         transcript: this.transcript(final.text),
@@ -323,7 +323,7 @@ class DeepgramConnection {
       .join(' ');
   }
 
-  private word(w: WordTiming): Record<string, unknown> {
+  private word(w: TranscriptWord): Record<string, unknown> {
     return {
       word: bareWord(w.word).toLowerCase() || w.word,
       start: round3(w.start),

@@ -6,18 +6,19 @@
 import type { IncomingMessage } from 'node:http';
 import type { WebSocket } from 'ws';
 import { KolError, toKolError } from '../../engine/errors.js';
-import { applyConfig, configFromQuery, errorMessage, parseClientMessage, type ServerMessage, type SessionConfig } from './protocol.js';
+import { errorEvent, type SessionEvent } from '../session.js';
+import { applyConfig, configFromQuery, errorMessage, parseClientMessage, readyHint, type ServerMessage, type SessionConfig } from './protocol.js';
 import type { Gateway } from '../transport/gateway.js';
 
 export function handleNativeStream(ws: WebSocket, req: IncomingMessage, gateway: Gateway): void {
   const url = new URL(req.url ?? '/', 'http://localhost');
-  const send = (message: ServerMessage) => gateway.sendJson(ws, message);
+  const send = (event: SessionEvent) => gateway.sendJson(ws, toWire(event));
 
   let config: SessionConfig;
   try {
     config = applyConfig(gateway.defaultSessionConfig(), configFromQuery(url.searchParams));
   } catch (err) {
-    send(errorMessage(toKolError(err), true));
+    send(errorEvent(toKolError(err), true));
     ws.close(1008, toKolError(err).code);
     return;
   }
@@ -54,7 +55,37 @@ export function handleNativeStream(ws: WebSocket, req: IncomingMessage, gateway:
     } catch (err) {
       const error = toKolError(err);
       if (!(err instanceof KolError)) gateway.logger.error({ err, session: session.id }, 'unexpected error handling a frame');
-      send(errorMessage(error));
+      send(errorEvent(error));
     }
   });
+}
+
+/** A session event in the native wire format (snake_case, PROTOCOL.md). */
+export function toWire(event: SessionEvent): ServerMessage {
+  switch (event.type) {
+    case 'ready':
+      return { type: 'ready', session_id: event.sessionId, config: event.config, hint: readyHint(event.config) };
+    case 'speech_start':
+      return { type: 'speech_start', segment_id: event.segmentId, start: event.start };
+    case 'partial':
+      return { type: 'partial', segment_id: event.segmentId, text: event.text, stable: event.stable, unstable: event.unstable, start: event.start };
+    case 'final':
+      return {
+        type: 'final',
+        segment_id: event.segmentId,
+        text: event.text,
+        start: event.start,
+        end: event.end,
+        words: event.words,
+        reason: event.reason,
+        latency_ms: event.latencyMs,
+        queue_ms: event.queueMs,
+        inference_ms: event.inferenceMs,
+        ...(event.decoding ? { decoding: { beam: event.decoding.beam, audio_ctx: event.decoding.audioCtx, degraded: event.decoding.degraded, retried: event.decoding.retried } } : {}),
+      };
+    case 'error':
+      return errorMessage(event.error, event.fatal, event.segmentId);
+    case 'closed':
+      return { type: 'closed', reason: event.reason, segments: event.segments };
+  }
 }

@@ -13,11 +13,11 @@
 import type { IncomingMessage } from 'node:http';
 import type { WebSocket } from 'ws';
 import { KolError, quoted, toKolError, type ErrorCode } from '../../engine/errors.js';
-import { applyConfig, type ServerMessage, type SessionConfig } from './protocol.js';
+import { applyConfig, type SessionConfig } from './protocol.js';
 import type { Gateway, WsRoute } from '../transport/gateway.js';
-import type { Session } from '../session.js';
+import type { Session, SessionEvent, SpeechFinal } from '../session.js';
 import { WireAudio, type WireEncoding } from './audio.js';
-import { clampEndpoint, closeAfterFatal, closeCodeFor, frameBytes, languageFrom, modelInfo, randomId, round3, type FinalMessage } from './common.js';
+import { clampEndpoint, closeAfterFatal, closeCodeFor, frameBytes, languageFrom, modelInfo, randomId, round3 } from './common.js';
 
 export const OPENAI_REALTIME_PATH = '/v1/realtime';
 
@@ -215,7 +215,7 @@ class RealtimeConnection {
   /** Commits and clears whose flush has not completed, in order. */
   private readonly boundaries: Boundary[] = [];
   /** Finals not yet in an item: without server VAD they wait for the next commit. */
-  private uncommitted: FinalMessage[] = [];
+  private uncommitted: SpeechFinal[] = [];
   private lastItemId: string | null = null;
 
   constructor(
@@ -240,7 +240,7 @@ class RealtimeConnection {
       this.sendError(toKolError(err), null, true);
       return;
     }
-    this.session = this.gateway.openSession(this.ws, this.req, config, (m) => this.onSessionMessage(m));
+    this.session = this.gateway.openSession(this.ws, this.req, config, (e) => this.onSessionEvent(e));
     if (!this.session) return;
     this.emit(this.beta && this.intentTranscription ? 'transcription_session.created' : 'session.created', { session: this.renderSession() });
     this.ws.on('message', (data, isBinary) => this.onFrame(frameBytes(data), isBinary));
@@ -382,29 +382,29 @@ class RealtimeConnection {
     }
   }
 
-  // ── native messages → OpenAI
+  // ── session events → OpenAI
 
-  private onSessionMessage(message: ServerMessage): void {
-    switch (message.type) {
+  private onSessionEvent(event: SessionEvent): void {
+    switch (event.type) {
       case 'speech_start':
         if (this.state.turnDetection === null) return;
         // Segments never overlap: speech starting again means the earlier speech has stopped.
         for (const item of this.segments.values()) {
-          if (!item.stopped) this.emitStopped(item, message.start);
+          if (!item.stopped) this.emitStopped(item, event.start);
           // (Not when a clear is pending: that speech may be from before it, and then never completes.)
           if (!item.committed && this.boundaries[0]?.kind !== 'clear') this.emitCommitted(item.itemId, item);
         }
         {
           const item: SegmentItem = { itemId: randomId('item_'), stopped: false, committed: false };
-          this.segments.set(message.segment_id, item);
-          this.emit('input_audio_buffer.speech_started', { audio_start_ms: Math.round(message.start * 1000), item_id: item.itemId });
+          this.segments.set(event.segmentId, item);
+          this.emit('input_audio_buffer.speech_started', { audio_start_ms: Math.round(event.start * 1000), item_id: item.itemId });
         }
         return;
       case 'final':
-        this.onFinal(message);
+        this.onFinal(event);
         return;
       case 'error':
-        this.onSessionError(new KolError(message.code, message.message), message.fatal);
+        this.onSessionError(event.error, event.fatal);
         return;
       case 'ready':
       case 'partial':
@@ -413,13 +413,13 @@ class RealtimeConnection {
     }
   }
 
-  private onFinal(final: FinalMessage): void {
-    const item = this.segments.get(final.segment_id);
+  private onFinal(final: SpeechFinal): void {
+    const item = this.segments.get(final.segmentId);
     if (this.boundaries[0]?.kind === 'clear') {
       // Audio from before a clear: never reported.
       if (item) {
         if (!item.stopped) this.emitStopped(item, final.end);
-        this.segments.delete(final.segment_id);
+        this.segments.delete(final.segmentId);
       }
       return;
     }
@@ -427,7 +427,7 @@ class RealtimeConnection {
       this.uncommitted.push(final);
       return;
     }
-    this.segments.delete(final.segment_id);
+    this.segments.delete(final.segmentId);
     if (!item.stopped) this.emitStopped(item, final.end);
     if (!item.committed) this.emitCommitted(item.itemId, item);
     this.emitTranscript(item.itemId, [final]);
@@ -464,7 +464,7 @@ class RealtimeConnection {
   }
 
   /** Append-only deltas (one per word, with its leading space), then `completed` with their concatenation. */
-  private emitTranscript(itemId: string, finals: FinalMessage[]): void {
+  private emitTranscript(itemId: string, finals: SpeechFinal[]): void {
     const transcript = finals
       .map((f) => f.text.trim())
       .filter(Boolean)

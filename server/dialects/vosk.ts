@@ -12,11 +12,11 @@
 import type { IncomingMessage } from 'node:http';
 import type { WebSocket } from 'ws';
 import { KolError, toKolError } from '../../engine/errors.js';
-import { applyConfig, type ServerMessage, type SessionConfig } from './protocol.js';
+import { applyConfig, type SessionConfig } from './protocol.js';
 import type { Gateway, WsRoute } from '../transport/gateway.js';
-import type { Session } from '../session.js';
+import type { Session, SessionEvent, SpeechFinal } from '../session.js';
 import { WireAudio } from './audio.js';
-import { closeAfterFatal, closeCodeFor, frameBytes, intParam, languageFrom, meanConfidence, round3, type FinalMessage } from './common.js';
+import { closeAfterFatal, closeCodeFor, frameBytes, intParam, languageFrom, meanConfidence, round3 } from './common.js';
 
 export const VOSK_PATHS = ['/v1/vosk', '/vosk'] as const;
 
@@ -33,7 +33,7 @@ interface VoskOptions {
   maxAlternatives: number;
 }
 
-type Reply = { kind: 'final'; final: FinalMessage } | { kind: 'error'; error: KolError };
+type Reply = { kind: 'final'; final: SpeechFinal } | { kind: 'error'; error: KolError };
 
 class VoskConnection {
   private session: Session | null = null;
@@ -69,7 +69,7 @@ class VoskConnection {
       this.fatal(toKolError(err));
       return;
     }
-    this.session = this.gateway.openSession(this.ws, this.req, config, (m) => this.onSessionMessage(m));
+    this.session = this.gateway.openSession(this.ws, this.req, config, (e) => this.onSessionEvent(e));
     if (!this.session) return;
     this.ws.on('message', (data, isBinary) => this.onFrame(frameBytes(data), isBinary));
   }
@@ -158,7 +158,7 @@ class VoskConnection {
       return;
     }
     if (next) {
-      const finals: FinalMessage[] = [];
+      const finals: SpeechFinal[] = [];
       while (this.queue[0]?.kind === 'final') finals.push((this.queue.shift() as Extract<Reply, { kind: 'final' }>).final);
       this.send(this.result(finals));
       return;
@@ -166,24 +166,24 @@ class VoskConnection {
     this.send({ partial: this.partial.text });
   }
 
-  private onSessionMessage(message: ServerMessage): void {
-    switch (message.type) {
+  private onSessionEvent(event: SessionEvent): void {
+    switch (event.type) {
       case 'speech_start':
-        this.partial = { segmentId: message.segment_id, text: '' };
+        this.partial = { segmentId: event.segmentId, text: '' };
         return;
       case 'partial':
-        if (message.segment_id >= this.partial.segmentId) this.partial = { segmentId: message.segment_id, text: message.text };
+        if (event.segmentId >= this.partial.segmentId) this.partial = { segmentId: event.segmentId, text: event.text };
         return;
       case 'final':
-        if (this.partial.segmentId <= message.segment_id) this.partial = { segmentId: message.segment_id, text: '' };
-        this.queue.push({ kind: 'final', final: message });
+        if (this.partial.segmentId <= event.segmentId) this.partial = { segmentId: event.segmentId, text: '' };
+        this.queue.push({ kind: 'final', final: event });
         return;
       case 'error':
-        if (message.fatal) {
-          this.fatal(new KolError(message.code, message.message), false);
+        if (event.fatal) {
+          this.fatal(event.error, false);
           return;
         }
-        this.queue.push({ kind: 'error', error: new KolError(message.code, message.message) });
+        this.queue.push({ kind: 'error', error: event.error });
         return;
       case 'closed': {
         // vosk-server's FinalResult: whatever was not yet reported, as one result.
@@ -198,7 +198,7 @@ class VoskConnection {
   }
 
   /** One Vosk result for one or more finals: {"result": [...words], "text": "..."} (words omitted when off or none). */
-  private result(finals: FinalMessage[]): Record<string, unknown> {
+  private result(finals: SpeechFinal[]): Record<string, unknown> {
     const text = finals
       .map((f) => f.text.trim())
       .filter(Boolean)

@@ -16,8 +16,8 @@ import type { SileroVad } from '../../engine/vad/silero.js';
 import { atCapacityError, RETRY_AFTER_SECONDS } from '../capacity.js';
 import { maskKey, parseApiKey, type KeyScope, type ServerConfig } from '../config.js';
 import { errorCodeOf, heartbeatIntervalMs, PaceLimiter } from './pace.js';
-import { bytesPerSecond, CLOSE_CODES, errorMessage, type ServerMessage, type SessionConfig } from '../dialects/protocol.js';
-import { Session } from '../session.js';
+import { bytesPerSecond, CLOSE_CODES, type ServerMessage, type SessionConfig } from '../dialects/protocol.js';
+import { errorEvent, Session, type SessionEvent } from '../session.js';
 
 export interface Caller {
   /** The API key's secret used, or null on an open server. */
@@ -52,12 +52,12 @@ export interface GatewayDeps {
   onSessionCount?: (open: number) => void;
   /** Called once for every error reported to a client (any dialect) or refused connection, for metrics. */
   onError?: (code: ErrorCode) => void;
-  /** Sees every message a session produces (native form, before a dialect renders it), for metrics. */
-  onSessionMessage?: (sessionId: string, message: ServerMessage) => void;
+  /** Sees every event a session reports (before a dialect renders it), for metrics. */
+  onSessionEvent?: (sessionId: string, event: SessionEvent) => void;
   /** Called when a session's connection has closed, with the audio it received. */
   onSessionClosed?: (info: { id: string; audioSeconds: number; seconds: number; nonFiniteSamples: number }) => void;
-  /** Wraps each session's outgoing messages (caption rooms publish from here); `close` runs when its connection closes. */
-  tapSession?: (sessionId: string, send: (message: ServerMessage) => void) => { send: (message: ServerMessage) => void; close: () => void };
+  /** Wraps each session's events (caption rooms publish from here); `close` runs when its connection closes. */
+  tapSession?: (sessionId: string, send: (event: SessionEvent) => void) => { send: (event: SessionEvent) => void; close: () => void };
 }
 
 interface Tracked {
@@ -65,8 +65,8 @@ interface Tracked {
   caller: Caller;
   openedAt: number;
   lastMessageAt: number;
-  /** The route's own send (its dialect), for notices from the gateway (drain, pace, limits). */
-  send: (message: ServerMessage) => void;
+  /** The route's own listener (its dialect), for notices from the gateway (drain, pace, limits). */
+  send: (event: SessionEvent) => void;
   /** Whether the client was told it is being held to the real-time pace. */
   throttled: boolean;
   /** Set once the gateway started closing it (idle, too long), so that happens only once. */
@@ -145,10 +145,10 @@ export class Gateway {
   }
 
   /** Creates and tracks a session for a connection, or closes it with the limit it hit. */
-  openSession(ws: WebSocket, req: IncomingMessage, config: SessionConfig, send: (m: ServerMessage) => void): Session | null {
+  openSession(ws: WebSocket, req: IncomingMessage, config: SessionConfig, send: (event: SessionEvent) => void): Session | null {
     const caller = (req as IncomingMessage & { kolCaller?: Caller }).kolCaller ?? { key: null, scope: 'all' as const };
     const refuse = (code: ErrorCode, message?: string) => {
-      send(errorMessage(new KolError(code, message), true));
+      send(errorEvent(new KolError(code, message), true));
       ws.close(CLOSE_CODES.tryAgainLater, code);
       return null;
     };
@@ -161,11 +161,11 @@ export class Gateway {
     const id = randomUUID();
     const tap = this.deps.tapSession?.(id, send);
     const tapped = tap?.send ?? send;
-    const observe = this.deps.onSessionMessage;
+    const observe = this.deps.onSessionEvent;
     const sessionSend = observe
-      ? (message: ServerMessage) => {
-          observe(id, message);
-          tapped(message);
+      ? (event: SessionEvent) => {
+          observe(id, event);
+          tapped(event);
         }
       : tapped;
     const session = new Session({ id, config, vad: this.deps.vad, scheduler: this.deps.scheduler, tuning: this.deps.tuning, logger: this.logger.child({ session: id }), send: sessionSend });
@@ -206,7 +206,7 @@ export class Gateway {
     if (waitMs > 0) {
       if (!t.throttled) {
         t.throttled = true;
-        t.send(errorMessage(new KolError('audio_too_fast', `Audio is arriving faster than ${this.config.maxRealtimeFactor}× real time; the server now reads it at that pace (no audio is lost).`)));
+        t.send(errorEvent(new KolError('audio_too_fast', `Audio is arriving faster than ${this.config.maxRealtimeFactor}× real time; the server now reads it at that pace (no audio is lost).`)));
       }
       // TCP backpressure: stop reading this socket until real time catches up. One timer per
       // connection, moved later as more audio arrives, so an earlier timer cannot resume too soon.
@@ -247,7 +247,7 @@ export class Gateway {
     const sessions = [...this.tracked.entries()];
     this.logger.info({ sessions: sessions.length }, 'draining: finishing open sessions');
     const finishing = sessions.map(async ([ws, t]) => {
-      t.send(errorMessage(new KolError('server_shutting_down', 'The server is shutting down: audio sent from now on is ignored; the finals of the audio received so far follow, then the connection closes.'), false));
+      t.send(errorEvent(new KolError('server_shutting_down', 'The server is shutting down: audio sent from now on is ignored; the finals of the audio received so far follow, then the connection closes.'), false));
       await t.session.finish('server_shutting_down');
       ws.close(CLOSE_CODES.goingAway, 'server_shutting_down');
     });
@@ -292,7 +292,7 @@ export class Gateway {
   private closeWith(ws: WebSocket, t: Tracked, code: ErrorCode, message: string): void {
     if (t.closing) return;
     t.closing = true;
-    t.send(errorMessage(new KolError(code, message), true));
+    t.send(errorEvent(new KolError(code, message), true));
     void t.session.finish(code).then(() => ws.close(CLOSE_CODES.policy, code));
   }
 
