@@ -7,11 +7,10 @@ import { log as rootLogger, type Logger } from '../engine/log.js';
 import { REPO_ROOT } from '../engine/paths.js';
 import { resolveCapacity } from './capacity.js';
 import { captionsRoute } from './captions/viewers.js';
-import { compatRoutes } from './dialects/index.js';
 import type { ServerConfig } from './config.js';
+import { dialectRoutes } from './dialects/index.js';
 import { Gateway } from './transport/gateway.js';
 import { ServerMetrics } from './metrics.js';
-import { handleNativeStream } from './dialects/native.js';
 import { MemoryRooms, sessionRoomTap, type CaptionRooms } from './captions/rooms.js';
 import { RedisRooms } from './captions/redis-rooms.js';
 import { startRuntime, type Runtime } from './runtime.js';
@@ -52,7 +51,7 @@ export async function startServer(config: ServerConfig, logger: Logger = rootLog
     logger,
     ready: () => runtime.finalPool.readyCount() > 0,
     capacity,
-    routes: [{ path: '/v1/stream', needs: 'publish', handle: handleNativeStream }, captions, ...compatRoutes()],
+    routes: [...dialectRoutes(), captions],
     // The browser clients: the microphone page at /, the caption overlay at /overlay.
     httpRoutes: [metrics.route(), staticRoute({ root: path.join(REPO_ROOT, 'clients', 'web'), pages: { '/': 'index.html', '/overlay': 'overlay.html' } })],
     tapSession: (id, send) => sessionRoomTap(rooms, id, send, (err) => logger.warn({ err, session: id }, 'caption room publish failed')),

@@ -15,6 +15,7 @@ import type { JobRecord, WorkerPool } from '../engine/whisper/pool.js';
 import type { Gateway, GatewayDeps, HttpRoute } from './transport/gateway.js';
 import { GpuMonitor, type GpuSnapshot } from './gpu-metrics.js';
 import type { Runtime } from './runtime.js';
+import { authenticate } from './transport/access.js';
 import type { SessionEvent } from './session.js';
 
 /** The sampling timer's own period is part of every reading; it is taken off. */
@@ -246,7 +247,7 @@ export class ServerMetrics {
       if (url.pathname !== '/metrics') return false;
       if (this.gateway && this.gateway.config.apiKeys.length > 0) {
         try {
-          const caller = this.gateway.authenticate(req, url);
+          const caller = authenticate(this.gateway.config.apiKeys, req, url);
           if (caller.scope !== 'all') return deny(res, 403, 'forbidden_scope', 'Metrics need an API key without a :publish or :view limit.');
         } catch (err) {
           return deny(res, 401, 'unauthorized', isKolError(err) ? err.message : 'An API key is required.');

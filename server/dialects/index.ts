@@ -1,9 +1,10 @@
 /**
- * The compatibility dialects: endpoints that speak other vendors' streaming protocols over the same
- * Session and pipeline as the native `/v1/stream`. See README.md beside this file.
+ * The dialects: the native `/v1/stream` and the endpoints that speak other vendors' streaming
+ * protocols, all over the same Session and pipeline. See README.md beside this file.
  */
 import type { WsRoute } from '../transport/gateway.js';
 import { deepgramRoute } from './deepgram.js';
+import { nativeRoute } from './native.js';
 import { openaiRealtimeRoute } from './openai.js';
 import { voskRoutes } from './vosk.js';
 
@@ -11,7 +12,7 @@ export { DEEPGRAM_PATH } from './deepgram.js';
 export { OPENAI_REALTIME_PATH } from './openai.js';
 export { VOSK_PATHS } from './vosk.js';
 
-/** Deepgram `/v1/listen`, OpenAI Realtime `/v1/realtime`, Vosk `/v1/vosk` and `/vosk`. */
-export function compatRoutes(): WsRoute[] {
-  return [deepgramRoute, openaiRealtimeRoute, ...voskRoutes];
+/** Native `/v1/stream`, Deepgram `/v1/listen`, OpenAI Realtime `/v1/realtime`, Vosk `/v1/vosk` and `/vosk`. */
+export function dialectRoutes(): WsRoute[] {
+  return [nativeRoute, deepgramRoute, openaiRealtimeRoute, ...voskRoutes];
 }

@@ -3,61 +3,58 @@
  * are the JSON messages of protocol.ts. Every bad frame gets an `error` with its code and the
  * session carries on; only a bad configuration in the URL ends it, since nothing could be decoded.
  */
-import type { IncomingMessage } from 'node:http';
-import type { WebSocket } from 'ws';
-import { KolError, toKolError } from '../../engine/errors.js';
-import { errorEvent, type SessionEvent } from '../session.js';
+import type { KolError } from '../../engine/errors.js';
+import type { SessionEvent } from '../session.js';
+import type { WsRoute } from '../transport/gateway.js';
+import { DialectConnection } from './base.js';
 import { applyConfig, configFromQuery, errorMessage, parseClientMessage, readyHint, type ServerMessage, type SessionConfig } from './protocol.js';
-import type { Gateway } from '../transport/gateway.js';
 
-export function handleNativeStream(ws: WebSocket, req: IncomingMessage, gateway: Gateway): void {
-  const url = new URL(req.url ?? '/', 'http://localhost');
-  const send = (event: SessionEvent) => gateway.sendJson(ws, toWire(event));
+export const NATIVE_PATH = '/v1/stream';
 
-  let config: SessionConfig;
-  try {
-    config = applyConfig(gateway.defaultSessionConfig(), configFromQuery(url.searchParams));
-  } catch (err) {
-    send(errorEvent(toKolError(err), true));
-    ws.close(1008, toKolError(err).code);
-    return;
+export const nativeRoute: WsRoute = {
+  path: NATIVE_PATH,
+  needs: 'publish',
+  handle: (connection, host) => new NativeConnection(connection, host).start(),
+};
+
+class NativeConnection extends DialectConnection {
+  protected configure(): SessionConfig {
+    return applyConfig(this.host.defaultSessionConfig(), configFromQuery(this.connection.url.searchParams));
   }
 
-  const session = gateway.openSession(ws, req, config, send);
-  if (!session) return;
-  session.announce();
+  protected override opened(): void {
+    this.session!.announce();
+  }
 
-  ws.on('message', (data, isBinary) => {
-    const bytes = Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data as ArrayBuffer);
-    try {
-      gateway.checkFrame(ws, session, bytes.length);
-      if (isBinary) {
-        session.audio(bytes);
-        return;
-      }
-      const message = parseClientMessage(bytes.toString('utf8'));
-      switch (message.type) {
-        case 'config':
-          session.configure(message.update);
-          break;
-        case 'audio': {
-          const pcm = Buffer.from(message.data, 'base64');
-          session.audio(pcm);
-          break;
-        }
-        case 'flush':
-          session.flush();
-          break;
-        case 'eof':
-          void session.finish().then(() => ws.close(1000, 'eof'));
-          break;
-      }
-    } catch (err) {
-      const error = toKolError(err);
-      if (!(err instanceof KolError)) gateway.logger.error({ err, session: session.id }, 'unexpected error handling a frame');
-      send(errorEvent(error));
+  protected onFrame(bytes: Buffer, isBinary: boolean): void {
+    const session = this.session!;
+    if (isBinary) return session.audio(bytes);
+    const message = parseClientMessage(bytes.toString('utf8'));
+    switch (message.type) {
+      case 'config':
+        session.configure(message.update);
+        break;
+      case 'audio':
+        session.audio(Buffer.from(message.data, 'base64'));
+        break;
+      case 'flush':
+        session.flush();
+        break;
+      case 'eof':
+        void session.finish().then(() => this.connection.close(1000, 'eof'));
+        break;
     }
-  });
+  }
+
+  protected onEvent(event: SessionEvent): void {
+    // Native clients are told `fatal` and the server's own close follows; nothing closes here.
+    if (event.type === 'error') this.sendError(event.error, 'no', toWire(event));
+    else this.connection.send(toWire(event));
+  }
+
+  protected renderError(error: KolError, fatal: boolean): ServerMessage {
+    return errorMessage(error, fatal);
+  }
 }
 
 /** A session event in the native wire format (snake_case, PROTOCOL.md). */

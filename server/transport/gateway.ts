@@ -1,28 +1,37 @@
 /**
- * The HTTP and WebSocket front: routes, access control (API keys, origins), per-session limits
- * (frame size, real-time pace, idle time, session length), bounded send buffers, readiness, and
- * graceful shutdown. Endpoints plug in as WebSocket routes; each drives Sessions.
+ * The HTTP and WebSocket front: routes, the upgrade and admission (origins, API keys, capacity),
+ * the sessions' registry with their limits (count, per key, idle time, length), readiness, and
+ * graceful shutdown. A route gets a narrow Connection (connection.ts) and this gateway as its
+ * SessionHost; everything after admission happens in the dialects.
  */
-import { createHash, randomUUID, timingSafeEqual } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { WebSocketServer, type WebSocket } from 'ws';
+import { WebSocketServer } from 'ws';
 import { ERROR_CATALOG, KolError, type ErrorCode } from '../../engine/errors.js';
 import type { Logger } from '../../engine/log.js';
 import type { Scheduler } from '../../engine/scheduler.js';
 import type { StreamTuning } from '../../engine/stream.js';
 import type { SileroVad } from '../../engine/vad/silero.js';
 import { atCapacityError, RETRY_AFTER_SECONDS } from '../capacity.js';
-import { maskKey, parseApiKey, type KeyScope, type ServerConfig } from '../config.js';
-import { errorCodeOf, heartbeatIntervalMs, PaceLimiter } from './pace.js';
-import { bytesPerSecond, CLOSE_CODES, type ServerMessage, type SessionConfig } from '../dialects/protocol.js';
+import { maskKey, type ServerConfig } from '../config.js';
+import type { SessionConfig } from '../dialects/protocol.js';
 import { errorEvent, Session, type SessionEvent } from '../session.js';
+import { authenticate, chooseSubprotocol, originAllowed, type Caller } from './access.js';
+import { CLOSE_CODES, Connection } from './connection.js';
+import { Heartbeat, heartbeatIntervalMs } from './heartbeat.js';
 
-export interface Caller {
-  /** The API key's secret used, or null on an open server. */
-  key: string | null;
-  scope: KeyScope;
+/** What a route may ask of the server: sessions, and where to log and count. */
+export interface SessionHost {
+  readonly logger: Logger;
+  /** The configured model (name or path; empty: the host default), for vendors' metadata. */
+  readonly model: string;
+  defaultSessionConfig(): SessionConfig;
+  /** Opens a session for a connection; null when a limit refused it (the listener was told, the connection is closing). */
+  openSession(connection: Connection, config: SessionConfig, listener: (event: SessionEvent) => void): Session | null;
+  /** Counts an error reported to a client, once, for metrics. */
+  errorReported(code: ErrorCode): void;
 }
 
 /** A WebSocket endpoint: its path, what a key must allow, and what to do with a connection. */
@@ -30,7 +39,7 @@ export interface WsRoute {
   path: string;
   /** "publish" routes transcribe audio; "view" routes only watch caption rooms. */
   needs: 'publish' | 'view';
-  handle(ws: WebSocket, req: IncomingMessage, gateway: Gateway, caller: Caller): void;
+  handle(connection: Connection, host: SessionHost): void;
 }
 
 /** A plain HTTP endpoint (pages, metrics); answers true when it handled the request. */
@@ -62,36 +71,24 @@ export interface GatewayDeps {
 
 interface Tracked {
   session: Session;
-  caller: Caller;
-  openedAt: number;
-  lastMessageAt: number;
-  /** The route's own listener (its dialect), for notices from the gateway (drain, pace, limits). */
-  send: (event: SessionEvent) => void;
-  /** Whether the client was told it is being held to the real-time pace. */
-  throttled: boolean;
+  connection: Connection;
+  /** The route's own listener (its dialect), for notices from the gateway (drain, limits). */
+  listener: (event: SessionEvent) => void;
   /** Set once the gateway started closing it (idle, too long), so that happens only once. */
   closing: boolean;
-  /** Real-time pace limit: a token bucket of audio seconds. */
-  pace: PaceLimiter;
-  /** Set while reading is paused to hold the client to the real-time limit. */
-  resumeTimer: NodeJS.Timeout | null;
 }
 
 const HEARTBEAT_MS = 15_000;
-/** Audio a client may send ahead of real time × maxRealtimeFactor before reading is paused. */
-const PACE_BURST_SECONDS = 10;
 
-export class Gateway {
+export class Gateway implements SessionHost {
   readonly config: ServerConfig;
   readonly logger: Logger;
   readonly server: http.Server;
   private readonly deps: GatewayDeps;
   private readonly wss: WebSocketServer;
-  private readonly tracked = new Map<WebSocket, Tracked>();
-  private readonly alive = new WeakSet<WebSocket>();
-  private readonly heartbeat: NodeJS.Timeout;
+  private readonly tracked = new Map<Connection, Tracked>();
+  private readonly heartbeat: Heartbeat;
   private draining = false;
-  private lastBeatAt = Date.now();
   /** Connections on "publish" routes, counted from the accepted upgrade until the socket closes. */
   private streams = 0;
 
@@ -104,9 +101,12 @@ export class Gateway {
     this.wss = new WebSocketServer({ noServer: true, maxPayload: deps.config.maxFrameBytes * 4, perMessageDeflate: false, handleProtocols: chooseSubprotocol });
     this.server = http.createServer((req, res) => void this.onRequest(req, res));
     this.server.on('upgrade', (req, socket, head) => this.onUpgrade(req, socket, head));
-    this.heartbeat = setInterval(() => this.beat(), heartbeatIntervalMs(deps.config.idleTimeoutSeconds, deps.config.maxSessionSeconds, HEARTBEAT_MS));
-    this.heartbeat.unref();
+    this.heartbeat = new Heartbeat(heartbeatIntervalMs(deps.config.idleTimeoutSeconds, deps.config.maxSessionSeconds, HEARTBEAT_MS));
     if (deps.config.apiKeys.length === 0) this.logger.warn('no API keys configured: the server is open to anyone who can reach it');
+  }
+
+  get model(): string {
+    return this.config.model;
   }
 
   get sessionCount(): number {
@@ -121,6 +121,10 @@ export class Gateway {
   /** The open sessions (for metrics and tests). */
   sessions(): Session[] {
     return [...this.tracked.values()].map((t) => t.session);
+  }
+
+  errorReported(code: ErrorCode): void {
+    this.deps.onError?.(code);
   }
 
   async listen(): Promise<AddressInfo> {
@@ -144,97 +148,47 @@ export class Gateway {
     };
   }
 
-  /** Creates and tracks a session for a connection, or closes it with the limit it hit. */
-  openSession(ws: WebSocket, req: IncomingMessage, config: SessionConfig, send: (event: SessionEvent) => void): Session | null {
-    const caller = (req as IncomingMessage & { kolCaller?: Caller }).kolCaller ?? { key: null, scope: 'all' as const };
+  openSession(connection: Connection, config: SessionConfig, listener: (event: SessionEvent) => void): Session | null {
+    const caller = connection.caller;
     const refuse = (code: ErrorCode, message?: string) => {
-      send(errorEvent(new KolError(code, message), true));
-      ws.close(CLOSE_CODES.tryAgainLater, code);
+      listener(errorEvent(new KolError(code, message), true));
+      connection.close(CLOSE_CODES.tryAgainLater, code);
       return null;
     };
     if (this.draining) return refuse('server_shutting_down');
     if (this.tracked.size >= this.config.maxSessions) return refuse('too_many_sessions', `The server is at its limit of ${this.config.maxSessions} sessions; try again later.`);
     if (caller.key !== null) {
-      const forKey = [...this.tracked.values()].filter((t) => t.caller.key === caller.key).length;
+      const forKey = [...this.tracked.values()].filter((t) => t.connection.caller.key === caller.key).length;
       if (forKey >= this.config.maxSessionsPerKey) return refuse('too_many_sessions_for_key', `This API key already has ${forKey} sessions open (limit ${this.config.maxSessionsPerKey}).`);
     }
     const id = randomUUID();
-    const tap = this.deps.tapSession?.(id, send);
-    const tapped = tap?.send ?? send;
+    connection.label = id;
+    const tap = this.deps.tapSession?.(id, listener);
+    const tapped = tap?.send ?? listener;
     const observe = this.deps.onSessionEvent;
-    const sessionSend = observe
+    const send = observe
       ? (event: SessionEvent) => {
           observe(id, event);
           tapped(event);
         }
       : tapped;
-    const session = new Session({ id, config, vad: this.deps.vad, scheduler: this.deps.scheduler, tuning: this.deps.tuning, logger: this.logger.child({ session: id }), send: sessionSend });
-    const now = Date.now();
-    this.tracked.set(ws, { session, caller, openedAt: now, lastMessageAt: now, pace: new PaceLimiter(this.config.maxRealtimeFactor, PACE_BURST_SECONDS, now), send, throttled: false, closing: false, resumeTimer: null });
-    this.alive.add(ws);
-    ws.on('pong', () => this.alive.add(ws));
-    ws.on('close', () => {
-      const t = this.tracked.get(ws);
-      if (t?.resumeTimer) clearTimeout(t.resumeTimer);
+    const session = new Session({ id, config, vad: this.deps.vad, scheduler: this.deps.scheduler, tuning: this.deps.tuning, logger: this.logger.child({ session: id }), send });
+    const tracked: Tracked = { session, connection, listener, closing: false };
+    this.tracked.set(connection, tracked);
+    this.heartbeat.watch(connection, (now) => this.checkTimers(tracked, now));
+    connection.onClose(() => {
       session.abort();
       tap?.close();
-      this.tracked.delete(ws);
+      this.tracked.delete(connection);
       this.deps.onSessionCount?.(this.tracked.size);
+      const seconds = (Date.now() - connection.openedAt) / 1000;
       const nonFiniteSamples = session.nonFiniteSamples;
-      this.deps.onSessionClosed?.({ id, audioSeconds: session.audioSeconds, seconds: (Date.now() - now) / 1000, nonFiniteSamples });
-      this.logger.info({ session: id, seconds: Math.round((Date.now() - now) / 1000), audioSeconds: Math.round(session.audioSeconds), ...(nonFiniteSamples > 0 ? { nonFiniteSamples } : {}) }, 'session closed');
+      this.deps.onSessionClosed?.({ id, audioSeconds: session.audioSeconds, seconds, nonFiniteSamples });
+      this.logger.info({ session: id, seconds: Math.round(seconds), audioSeconds: Math.round(session.audioSeconds), ...(nonFiniteSamples > 0 ? { nonFiniteSamples } : {}) }, 'session closed');
     });
     this.deps.onSessionCount?.(this.tracked.size);
-    this.logger.info({ session: id, key: caller.key ? maskKey(caller.key) : null, path: req.url?.split('?')[0] }, 'session opened');
+    this.logger.info({ session: id, key: caller.key ? maskKey(caller.key) : null, path: connection.url.pathname }, 'session opened');
     return session;
-  }
-
-  /**
-   * Checks one incoming frame against the limits. Throws frame_too_large for an oversized frame;
-   * a client sending audio faster than maxRealtimeFactor × real time is throttled by pausing reads.
-   */
-  checkFrame(ws: WebSocket, session: Session, bytes: number): void {
-    const t = this.tracked.get(ws);
-    if (!t) return;
-    t.lastMessageAt = Date.now();
-    if (bytes > this.config.maxFrameBytes) {
-      throw new KolError('frame_too_large', `A frame of ${bytes} bytes exceeds the limit of ${this.config.maxFrameBytes} bytes; send audio in smaller frames (e.g. 100 ms each).`);
-    }
-    // A token bucket (pace.ts): credit never exceeds the burst, so a client cannot save it
-    // up by sending slowly (or not at all) and then blast hours of audio at once.
-    const waitMs = t.pace.spend(bytes / bytesPerSecond(session.effectiveConfig));
-    if (waitMs > 0) {
-      if (!t.throttled) {
-        t.throttled = true;
-        t.send(errorEvent(new KolError('audio_too_fast', `Audio is arriving faster than ${this.config.maxRealtimeFactor}× real time; the server now reads it at that pace (no audio is lost).`)));
-      }
-      // TCP backpressure: stop reading this socket until real time catches up. One timer per
-      // connection, moved later as more audio arrives, so an earlier timer cannot resume too soon.
-      const socket = (ws as WebSocket & { _socket?: Duplex })._socket;
-      socket?.pause();
-      if (t.resumeTimer) clearTimeout(t.resumeTimer);
-      t.resumeTimer = setTimeout(() => {
-        t.resumeTimer = null;
-        socket?.resume();
-      }, waitMs);
-      t.resumeTimer.unref();
-    }
-  }
-
-  /** Sends a message unless the client has stopped reading; a client that falls too far behind is cut off. */
-  sendJson(ws: WebSocket, message: ServerMessage | Record<string, unknown>): void {
-    if (ws.readyState !== ws.OPEN) return;
-    if (ws.bufferedAmount > this.config.sendBufferBytes) {
-      this.logger.warn({ session: this.tracked.get(ws)?.session.id ?? null, buffered: ws.bufferedAmount }, 'closing a client that does not read its messages');
-      this.deps.onError?.('slow_consumer');
-      ws.close(CLOSE_CODES.tryAgainLater, 'slow_consumer');
-      // A stuck client may not answer the close handshake either.
-      setTimeout(() => ws.terminate(), 2000).unref();
-      return;
-    }
-    const code = errorCodeOf(message);
-    if (code) this.deps.onError?.(code);
-    ws.send(JSON.stringify(message));
   }
 
   /**
@@ -244,12 +198,12 @@ export class Gateway {
    */
   async drain(graceMs = this.config.shutdownGraceSeconds * 1000): Promise<void> {
     this.draining = true;
-    const sessions = [...this.tracked.entries()];
+    const sessions = [...this.tracked.values()];
     this.logger.info({ sessions: sessions.length }, 'draining: finishing open sessions');
-    const finishing = sessions.map(async ([ws, t]) => {
-      t.send(errorEvent(new KolError('server_shutting_down', 'The server is shutting down: audio sent from now on is ignored; the finals of the audio received so far follow, then the connection closes.'), false));
+    const finishing = sessions.map(async (t) => {
+      t.listener(errorEvent(new KolError('server_shutting_down', 'The server is shutting down: audio sent from now on is ignored; the finals of the audio received so far follow, then the connection closes.'), false));
       await t.session.finish('server_shutting_down');
-      ws.close(CLOSE_CODES.goingAway, 'server_shutting_down');
+      t.connection.close(CLOSE_CODES.goingAway, 'server_shutting_down');
     });
     await Promise.race([Promise.all(finishing), new Promise((resolve) => setTimeout(resolve, graceMs).unref())]);
     // Stop listening first, so that close() does not wait for the connections left (caption viewers
@@ -259,8 +213,8 @@ export class Gateway {
   }
 
   async close(): Promise<void> {
-    clearInterval(this.heartbeat);
-    for (const ws of this.tracked.keys()) ws.terminate();
+    this.heartbeat.stop();
+    for (const connection of this.tracked.keys()) connection.terminate();
     this.wss.close();
     await new Promise<void>((resolve) => {
       this.server.close(() => resolve());
@@ -268,32 +222,18 @@ export class Gateway {
     });
   }
 
-  /** Pings every client; one that did not answer the last ping, or is idle or too old, is closed. */
-  private beat(): void {
-    const now = Date.now();
-    const previousBeat = this.lastBeatAt;
-    this.lastBeatAt = now;
-    for (const [ws, t] of this.tracked) {
-      // A frame since the last beat, or a socket we are holding paused for the pace limit, shows the
-      // client is there: its pong may be queued behind audio we have not read yet.
-      const heardFrom = t.lastMessageAt >= previousBeat || t.resumeTimer !== null;
-      if (!this.alive.has(ws) && !heardFrom) {
-        ws.terminate();
-        continue;
-      }
-      this.alive.delete(ws);
-      ws.ping();
-      // A session that sent eof is waiting for its finals, not idle.
-      if (!t.session.finishing && now - t.lastMessageAt > this.config.idleTimeoutSeconds * 1000) this.closeWith(ws, t, 'idle_timeout', `No audio or message arrived for ${this.config.idleTimeoutSeconds} s.`);
-      else if (now - t.openedAt > this.config.maxSessionSeconds * 1000) this.closeWith(ws, t, 'session_too_long', `The session reached its maximum length of ${this.config.maxSessionSeconds} s.`);
-    }
+  /** A session's own limits, checked at each heartbeat: idle time and length. */
+  private checkTimers(t: Tracked, now: number): void {
+    // A session that sent eof is waiting for its finals, not idle.
+    if (!t.session.finishing && now - t.connection.lastHeardAt > this.config.idleTimeoutSeconds * 1000) this.closeWith(t, 'idle_timeout', `No audio or message arrived for ${this.config.idleTimeoutSeconds} s.`);
+    else if (now - t.connection.openedAt > this.config.maxSessionSeconds * 1000) this.closeWith(t, 'session_too_long', `The session reached its maximum length of ${this.config.maxSessionSeconds} s.`);
   }
 
-  private closeWith(ws: WebSocket, t: Tracked, code: ErrorCode, message: string): void {
+  private closeWith(t: Tracked, code: ErrorCode, message: string): void {
     if (t.closing) return;
     t.closing = true;
-    t.send(errorEvent(new KolError(code, message), true));
-    void t.session.finish(code).then(() => ws.close(CLOSE_CODES.policy, code));
+    t.listener(errorEvent(new KolError(code, message), true));
+    void t.session.finish(code).then(() => t.connection.close(CLOSE_CODES.policy, code));
   }
 
   private async onRequest(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -317,82 +257,39 @@ export class Gateway {
     const url = new URL(req.url ?? '/', 'http://localhost');
     const route = this.deps.routes.find((r) => r.path === url.pathname);
     if (!route) return rejectUpgrade(socket, 'not_found', `No WebSocket endpoint at ${url.pathname}.`);
-    if (this.draining) {
-      this.deps.onError?.('server_shutting_down');
-      return rejectUpgrade(socket, 'server_shutting_down');
-    }
+    const refuse = (code: ErrorCode, message?: string, headers?: Record<string, string>) => {
+      this.errorReported(code);
+      rejectUpgrade(socket, code, message, headers);
+    };
+    if (this.draining) return refuse('server_shutting_down');
     const origin = req.headers.origin;
-    if (origin && this.config.allowedOrigins.length > 0 && !this.config.allowedOrigins.includes(origin) && !this.config.allowedOrigins.includes('*')) {
-      this.deps.onError?.('forbidden_origin');
-      return rejectUpgrade(socket, 'forbidden_origin', `Origin ${origin} is not in the allowed origins.`);
-    }
+    if (!originAllowed(origin, this.config.allowedOrigins)) return refuse('forbidden_origin', `Origin ${origin} is not in the allowed origins.`);
     let caller: Caller;
     try {
-      caller = this.authenticate(req, url);
+      caller = authenticate(this.config.apiKeys, req, url);
     } catch (err) {
       const e = err as KolError;
-      this.deps.onError?.(e.code);
-      return rejectUpgrade(socket, e.code, e.message);
+      return refuse(e.code, e.message);
     }
     if (caller.scope !== 'all' && caller.scope !== route.needs) {
-      this.deps.onError?.('forbidden_scope');
-      return rejectUpgrade(socket, 'forbidden_scope', `This API key may only ${caller.scope === 'view' ? 'view caption rooms' : 'publish audio'}.`);
+      return refuse('forbidden_scope', `This API key may only ${caller.scope === 'view' ? 'view caption rooms' : 'publish audio'}.`);
     }
     if (route.needs === 'publish') {
       // Counted before the upgrade, so that connections arriving together cannot all slip in.
       const capacity = this.capacity;
       if (capacity !== null && this.streams >= capacity) {
-        this.deps.onError?.('server_at_capacity');
-        return rejectUpgrade(socket, 'server_at_capacity', atCapacityError(capacity).message, { 'Retry-After': String(RETRY_AFTER_SECONDS) });
+        return refuse('server_at_capacity', atCapacityError(capacity).message, { 'Retry-After': String(RETRY_AFTER_SECONDS) });
       }
       this.streams++;
       socket.once('close', () => this.streams--);
     }
-    (req as IncomingMessage & { kolCaller?: Caller }).kolCaller = caller;
     this.wss.handleUpgrade(req, socket, head, (ws) => {
       ws.on('error', (err) => this.logger.debug({ err: err.message }, 'websocket error'));
-      route.handle(ws, req, this, caller);
+      const connection = new Connection(ws, req, caller, this.config, this.logger, () => this.errorReported('slow_consumer'));
+      this.heartbeat.watch(connection);
+      route.handle(connection, this);
     });
   }
-
-  /**
-   * Keys come as `Authorization: Bearer KEY` (or `Token KEY`), or, since browsers cannot set headers,
-   * `?token=KEY` or a WebSocket subprotocol the way the vendors' browser clients send them.
-   */
-  authenticate(req: IncomingMessage, url: URL): Caller {
-    const keys = this.config.apiKeys;
-    if (keys.length === 0) return { key: null, scope: 'all' };
-    const header = req.headers.authorization;
-    const presented = header?.startsWith('Bearer ') ? header.slice(7).trim() : header?.startsWith('Token ') ? header.slice(6).trim() : (keyFromSubprotocols(req) ?? url.searchParams.get('token'));
-    if (!presented) throw new KolError('unauthorized', 'An API key is required: send "Authorization: Bearer KEY" or add ?token=KEY to the URL.');
-    for (const entry of keys) {
-      const { secret, scope } = parseApiKey(entry);
-      if (sameSecret(secret, presented)) return { key: secret, scope };
-    }
-    throw new KolError('unauthorized', 'The API key is not valid.');
-  }
-}
-
-/** OpenAI's browser client offers `openai-insecure-api-key.KEY`; Deepgram's offers `token`, `KEY`. */
-const OPENAI_KEY_PROTOCOL = 'openai-insecure-api-key.';
-
-function keyFromSubprotocols(req: IncomingMessage): string | null {
-  const offered = (req.headers['sec-websocket-protocol'] ?? '').split(',').map((p) => p.trim()).filter(Boolean);
-  const openai = offered.find((p) => p.startsWith(OPENAI_KEY_PROTOCOL));
-  if (openai) return openai.slice(OPENAI_KEY_PROTOCOL.length);
-  return offered[0] === 'token' && offered[1] ? offered[1] : null;
-}
-
-/** The subprotocol to answer with: the client's first one that is not a key (`realtime`, `token`). */
-function chooseSubprotocol(offered: Set<string>): string | false {
-  for (const protocol of offered) if (!protocol.startsWith(OPENAI_KEY_PROTOCOL)) return protocol;
-  return false;
-}
-
-/** Constant-time comparison, so response timing does not reveal how much of a key was right. */
-function sameSecret(a: string, b: string): boolean {
-  const digest = (s: string) => createHash('sha256').update(s).digest();
-  return timingSafeEqual(digest(a), digest(b));
 }
 
 function json(res: ServerResponse, status: number, body: unknown): void {
