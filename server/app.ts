@@ -6,14 +6,13 @@ import path from 'node:path';
 import { log as rootLogger, type Logger } from '../engine/log.js';
 import { REPO_ROOT } from '../engine/paths.js';
 import { resolveCapacity } from './capacity.js';
-import { captionsRoute } from './captions.js';
-import { compatRoutes } from './compat/index.js';
+import { captionsRoute } from './captions/viewers.js';
 import type { ServerConfig } from './config.js';
-import { Gateway } from './gateway.js';
+import { dialectRoutes } from './dialects/index.js';
+import { Gateway } from './transport/gateway.js';
 import { ServerMetrics } from './metrics.js';
-import { handleNativeStream } from './native.js';
-import { MemoryRooms, sessionRoomTap, type CaptionRooms } from './rooms.js';
-import { RedisRooms } from './redis-rooms.js';
+import { MemoryRooms, sessionRoomTap, type CaptionRooms } from './captions/rooms.js';
+import { RedisRooms } from './captions/redis-rooms.js';
 import { startRuntime, type Runtime } from './runtime.js';
 import { staticRoute } from './static.js';
 
@@ -52,7 +51,7 @@ export async function startServer(config: ServerConfig, logger: Logger = rootLog
     logger,
     ready: () => runtime.finalPool.readyCount() > 0,
     capacity,
-    routes: [{ path: '/v1/stream', needs: 'publish', handle: handleNativeStream }, captions, ...compatRoutes()],
+    routes: [...dialectRoutes(), captions],
     // The browser clients: the microphone page at /, the caption overlay at /overlay.
     httpRoutes: [metrics.route(), staticRoute({ root: path.join(REPO_ROOT, 'clients', 'web'), pages: { '/': 'index.html', '/overlay': 'overlay.html' } })],
     tapSession: (id, send) => sessionRoomTap(rooms, id, send, (err) => logger.warn({ err, session: id }, 'caption room publish failed')),

@@ -31,7 +31,7 @@ import {
   SPEECH_SECONDS_PER_FINAL,
   UTILISATION_TARGET,
 } from './capacity.js';
-import { DEEPGRAM_PATH, OPENAI_REALTIME_PATH, VOSK_PATHS } from './compat/index.js';
+import { DEEPGRAM_PATH, OPENAI_REALTIME_PATH, VOSK_PATHS } from './dialects/index.js';
 import { DEFAULT_CONFIG } from './config.js';
 
 /** Worker seconds a speaker asks for per second of speech, at a given cost per final. */

@@ -11,7 +11,7 @@ import { assetPath, haveAssets, REAL_MODEL } from '../test/helpers/assets.js';
 import { startTestServer } from '../test/helpers/server.js';
 import type { RunningServer } from './app.js';
 import { toS16le } from './commands/stream.js';
-import type { CaptionMessage } from './rooms.js';
+import type { CaptionMessage } from './captions/rooms.js';
 
 const CLIP = assetPath('audio', 'he', 'Hashlama117_0009.wav');
 const VIEW_KEY = 'view-key-0001';

@@ -2,7 +2,7 @@
  * Prometheus metrics at GET /metrics (prom-client). Each server has a Registry of its own, so tests
  * can run several servers in one process. docs/OPERATIONS.md lists every series.
  *
- * Sources: the gateway's hooks (sessions, messages, errors), the worker pools' `job` and `restart`
+ * Sources: the gateway's hooks (sessions, session events, errors), the worker pools' `job` and `restart`
  * events, the scheduler's `scheduled` events, pool/scheduler stats read at scrape time, the event
  * loop (perf_hooks), and nvidia-smi (gpu-metrics.ts) where present.
  */
@@ -12,10 +12,11 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom
 import { isKolError, type ErrorCode } from '../engine/errors.js';
 import type { ScheduledRecord } from '../engine/scheduler.js';
 import type { JobRecord, WorkerPool } from '../engine/whisper/pool.js';
-import type { Gateway, GatewayDeps, HttpRoute } from './gateway.js';
+import type { Gateway, GatewayDeps, HttpRoute } from './transport/gateway.js';
 import { GpuMonitor, type GpuSnapshot } from './gpu-metrics.js';
-import type { ServerMessage } from './protocol.js';
 import type { Runtime } from './runtime.js';
+import { authenticate } from './transport/access.js';
+import type { SessionEvent } from './session.js';
 
 /** The sampling timer's own period is part of every reading; it is taken off. */
 const LOOP_RESOLUTION_MS = 10;
@@ -201,7 +202,7 @@ export class ServerMetrics {
   }
 
   /** Hooks to spread into the Gateway's dependencies. */
-  gatewayHooks(): Pick<GatewayDeps, 'onSessionCount' | 'onError' | 'onSessionMessage' | 'onSessionClosed'> {
+  gatewayHooks(): Pick<GatewayDeps, 'onSessionCount' | 'onError' | 'onSessionEvent' | 'onSessionClosed'> {
     return {
       onSessionCount: (open) => {
         if (open > this.openSessions) this.sessionsTotal.inc(open - this.openSessions);
@@ -209,7 +210,7 @@ export class ServerMetrics {
         this.sessionsActive.set(open);
       },
       onError: (code: ErrorCode) => this.errors.inc({ code }),
-      onSessionMessage: (_id, message) => this.onSessionMessage(message),
+      onSessionEvent: (_id, event) => this.onSessionEvent(event),
       onSessionClosed: ({ audioSeconds, seconds, nonFiniteSamples }) => {
         this.closedAudioSeconds += audioSeconds;
         this.nonFiniteSamples.inc(nonFiniteSamples);
@@ -246,7 +247,7 @@ export class ServerMetrics {
       if (url.pathname !== '/metrics') return false;
       if (this.gateway && this.gateway.config.apiKeys.length > 0) {
         try {
-          const caller = this.gateway.authenticate(req, url);
+          const caller = authenticate(this.gateway.config.apiKeys, req, url);
           if (caller.scope !== 'all') return deny(res, 403, 'forbidden_scope', 'Metrics need an API key without a :publish or :view limit.');
         } catch (err) {
           return deny(res, 401, 'unauthorized', isKolError(err) ? err.message : 'An API key is required.');
@@ -271,8 +272,8 @@ export class ServerMetrics {
     if (this.runtime.partialPool) yield ['partial', this.runtime.partialPool];
   }
 
-  private onSessionMessage(message: ServerMessage): void {
-    switch (message.type) {
+  private onSessionEvent(event: SessionEvent): void {
+    switch (event.type) {
       case 'speech_start':
         this.segments.inc();
         break;
@@ -280,10 +281,10 @@ export class ServerMetrics {
         this.partialsSent.inc();
         break;
       case 'final':
-        this.finals.inc({ outcome: message.text ? 'text' : 'empty' });
-        if (message.text) this.finalLatency.observe(message.latency_ms / 1000);
-        if (message.decoding?.degraded) this.finalsDegraded.inc();
-        if (message.decoding?.retried) this.finalsRetried.inc();
+        this.finals.inc({ outcome: event.text ? 'text' : 'empty' });
+        if (event.text) this.finalLatency.observe(event.latencyMs / 1000);
+        if (event.decoding?.degraded) this.finalsDegraded.inc();
+        if (event.decoding?.retried) this.finalsRetried.inc();
         break;
       default:
         break;

@@ -13,7 +13,7 @@ import { streamAudio } from '../clients/cli/stream-client.js';
 import { clips, haveAssets, REAL_MODEL } from '../test/helpers/assets.js';
 import { startTestServer } from '../test/helpers/server.js';
 import type { RunningServer } from './app.js';
-import type { CaptionMessage } from './rooms.js';
+import type { CaptionMessage } from './captions/rooms.js';
 
 const haveRedis = spawnSync('redis-server', ['--version']).status === 0;
 

@@ -1,7 +1,7 @@
 /**
- * A client session: its configuration, its SpeechStream, and the translation of speech events into
- * protocol messages. Transport-free: the native WebSocket endpoint and the compatibility dialects
- * (Deepgram, OpenAI Realtime, Vosk) all drive a Session and render its messages in their own format.
+ * A client session: its configuration and its SpeechStream. Transport-free and format-free: it reports
+ * the engine's speech events, with its own start and end around them (SessionEvent), and every output
+ * (the native protocol, the vendor dialects, caption rooms, metrics) renders from those.
  */
 import { checkWholeFrames } from '../engine/audio/pcm.js';
 import { KolError, toKolError } from '../engine/errors.js';
@@ -9,7 +9,7 @@ import type { Logger } from '../engine/log.js';
 import type { Scheduler } from '../engine/scheduler.js';
 import { SpeechStream, type SpeechEvent, type StreamTuning } from '../engine/stream.js';
 import type { SileroVad } from '../engine/vad/silero.js';
-import { applyConfig, errorMessage, readyHint, type SessionConfig, type ServerMessage } from './protocol.js';
+import { applyConfig, type SessionConfig } from './dialects/protocol.js';
 
 export interface SessionDeps {
   id: string;
@@ -18,9 +18,34 @@ export interface SessionDeps {
   scheduler: Scheduler;
   tuning?: Partial<StreamTuning>;
   logger: Logger;
-  /** Where this session's messages go (the transport serialises them). */
-  send: (message: ServerMessage) => void;
+  /** Where this session's events go (a dialect renders them). */
+  send: (event: SessionEvent) => void;
 }
+
+/**
+ * What a session reports: the engine's speech events, plus `ready` (the configuration it runs with,
+ * again after every change) and `closed` (every final delivered). Errors say whether they end the session.
+ */
+export type SessionEvent =
+  | Exclude<SpeechEvent, { type: 'error' }>
+  | SessionError
+  | { type: 'ready'; sessionId: string; config: SessionConfig }
+  | { type: 'closed'; reason: string; segments: number };
+
+export interface SessionError {
+  type: 'error';
+  error: KolError;
+  fatal: boolean;
+  /** The segment whose final the error cost. */
+  segmentId?: number;
+}
+
+/** An error event; the gateway's notices (limits, drain) use the same shape as the session's own. */
+export function errorEvent(error: KolError, fatal = false, segmentId?: number): SessionError {
+  return { type: 'error', error, fatal, ...(segmentId === undefined ? {} : { segmentId }) };
+}
+
+export type SpeechFinal = Extract<SpeechEvent, { type: 'final' }>;
 
 type State = 'configuring' | 'streaming' | 'ending' | 'closed';
 
@@ -65,9 +90,9 @@ export class Session {
     return Date.now() - this.startedAt;
   }
 
-  /** Sends the `ready` message for the current configuration. */
+  /** Reports `ready` with the current configuration. */
   announce(): void {
-    this.deps.send({ type: 'ready', session_id: this.id, config: this.config, hint: readyHint(this.config) });
+    this.deps.send({ type: 'ready', sessionId: this.id, config: this.config });
   }
 
   /** Applies a `config` message. Only before the first audio: the pipeline is built from it. */
@@ -165,7 +190,7 @@ export class Session {
       return stream;
     } catch (err) {
       const error = toKolError(err);
-      this.deps.send(errorMessage(error, true));
+      this.deps.send(errorEvent(error, true));
       throw error;
     }
   }
@@ -175,7 +200,7 @@ export class Session {
     try {
       stream.pushPcm(bytes);
     } catch (err) {
-      this.deps.send(errorMessage(toKolError(err)));
+      this.deps.send(errorEvent(toKolError(err)));
     }
   }
 
@@ -186,33 +211,9 @@ export class Session {
 
   private onSpeechEvent(event: SpeechEvent): void {
     if (this.state === 'closed') return;
-    switch (event.type) {
-      case 'speech_start':
-        this.deps.send({ type: 'speech_start', segment_id: event.segmentId, start: event.start });
-        break;
-      case 'partial':
-        this.deps.send({ type: 'partial', segment_id: event.segmentId, text: event.text, stable: event.stable, unstable: event.unstable, start: event.start });
-        break;
-      case 'final':
-        this.logger.debug({ segment: event.segmentId, latencyMs: event.latencyMs, reason: event.reason, discarded: event.discarded }, 'final');
-        this.deps.send({
-          type: 'final',
-          segment_id: event.segmentId,
-          text: event.text,
-          start: event.start,
-          end: event.end,
-          words: event.words,
-          reason: event.reason,
-          latency_ms: event.latencyMs,
-          queue_ms: event.queueMs,
-          inference_ms: event.inferenceMs,
-          ...(event.decoding ? { decoding: { beam: event.decoding.beam, audio_ctx: event.decoding.audioCtx, degraded: event.decoding.degraded, retried: event.decoding.retried } } : {}),
-        });
-        break;
-      case 'error':
-        this.logger.warn({ code: event.error.code, err: event.error.message, segment: event.segmentId }, 'stream error');
-        this.deps.send(errorMessage(event.error, false, event.segmentId));
-        break;
-    }
+    if (event.type === 'final') this.logger.debug({ segment: event.segmentId, latencyMs: event.latencyMs, reason: event.reason, discarded: event.discarded }, 'final');
+    if (event.type !== 'error') return this.deps.send(event);
+    this.logger.warn({ code: event.error.code, err: event.error.message, segment: event.segmentId }, 'stream error');
+    this.deps.send(errorEvent(event.error, false, event.segmentId));
   }
 }

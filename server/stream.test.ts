@@ -15,7 +15,7 @@ import { assetPath, clips, haveAssets, REAL_MODEL, type Clip } from '../test/hel
 import { baseline } from '../test/helpers/baselines.js';
 import { startTestServer, testWorkerSetup } from '../test/helpers/server.js';
 import type { RunningServer } from './app.js';
-import type { ServerMessage } from './protocol.js';
+import type { ServerMessage } from './dialects/protocol.js';
 
 type Final = Extract<ServerMessage, { type: 'final' }>;
 const AS_FAST_AS_ACCEPTED = Infinity;

@@ -13,13 +13,12 @@
 import { EventEmitter } from 'node:events';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { pino } from 'pino';
-import type { WebSocket } from 'ws';
 import { Scheduler, type SchedulablePool } from '../../engine/scheduler.js';
 import { SileroVad } from '../../engine/vad/silero.js';
 import type { TranscribeOptions, Transcript } from '../../engine/whisper/types.js';
 import { DEFAULT_CONFIG } from '../../server/config.js';
-import { Gateway, type WsRoute } from '../../server/gateway.js';
-import { handleNativeStream } from '../../server/native.js';
+import { nativeRoute } from '../../server/dialects/native.js';
+import { Gateway, type WsRoute } from '../../server/transport/gateway.js';
 
 export type CapacityMode = 'batched' | 'unbatched' | 'transport';
 
@@ -68,11 +67,11 @@ let bytesIn = 0;
 const stream: WsRoute = {
   path: '/v1/stream',
   needs: 'publish',
-  handle(ws: WebSocket, req, gateway) {
-    ws.on('message', (data: Buffer, isBinary: boolean) => {
-      if (isBinary) bytesIn += data.length;
+  handle(connection, host) {
+    connection.onMessage((bytes, isBinary) => {
+      if (isBinary) bytesIn += bytes.length;
     });
-    if (mode !== 'transport') handleNativeStream(ws, req, gateway);
+    if (mode !== 'transport') nativeRoute.handle(connection, host);
   },
 };
 const gateway = new Gateway({

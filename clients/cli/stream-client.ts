@@ -3,7 +3,7 @@
  * server's messages. Used by `kol stream`, the tests and the benchmarks alike.
  */
 import WebSocket from 'ws';
-import type { ServerMessage } from '../../server/protocol.js';
+import type { ServerMessage } from '../../server/dialects/protocol.js';
 
 export interface StreamOptions {
   /** ws://host:port/v1/stream?…, query parameters included. */

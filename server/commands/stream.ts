@@ -12,7 +12,7 @@ import type { Command } from 'commander';
 import { streamAudio, StreamRefusedError, type StreamResult } from '../../clients/cli/stream-client.js';
 import { decodeAudioFile } from '../../engine/audio/wav.js';
 import { toKolError } from '../../engine/errors.js';
-import type { ServerMessage } from '../protocol.js';
+import type { ServerMessage } from '../dialects/protocol.js';
 
 interface StreamFlags {
   url: string;

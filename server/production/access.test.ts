@@ -8,6 +8,7 @@ import fs from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import WebSocket from 'ws';
 import type { RunningServer } from '../app.js';
+import { Connection } from '../transport/connection.js';
 import { haveAssets, REAL_MODEL } from '../../test/helpers/assets.js';
 import { capturingLogger } from '../../test/helpers/log.js';
 import { RecordingClient, sleep, tryUpgrade, waitUntil, type Refusal } from '../../test/helpers/production.js';
@@ -275,10 +276,10 @@ describe('time limits, heartbeat and slow readers', () => {
     if (!haveAssets(t, REAL_MODEL)) return;
     // Record how much the server lets queue up for this client.
     let maxBuffered = 0;
-    const original = server.gateway.sendJson.bind(server.gateway);
-    server.gateway.sendJson = (ws, message) => {
-      maxBuffered = Math.max(maxBuffered, ws.bufferedAmount);
-      original(ws, message);
+    const original = Connection.prototype.send;
+    Connection.prototype.send = function (this: Connection, message: object) {
+      maxBuffered = Math.max(maxBuffered, this.bufferedAmount);
+      return original.call(this, message);
     };
     const rssBefore = process.memoryUsage().rss;
     try {
@@ -313,7 +314,7 @@ describe('time limits, heartbeat and slow readers', () => {
       t.diagnostic(`RSS growth during the flood (server and client in this process): ${growth.toFixed(0)} MB`);
       assert.ok(growth < 150, `memory stayed bounded (${growth.toFixed(0)} MB)`);
     } finally {
-      server.gateway.sendJson = original;
+      Connection.prototype.send = original;
     }
   });
 });

@@ -16,7 +16,7 @@ import { toKolError, type ErrorCode } from '../../engine/errors.js';
 import { wordErrorRate } from '../../engine/wer.js';
 import { streamAudio, type StreamResult } from '../../clients/cli/stream-client.js';
 import type { RunningServer } from '../app.js';
-import { parseClientMessage } from '../protocol.js';
+import { parseClientMessage } from '../dialects/protocol.js';
 import { haveAssets, REAL_MODEL } from '../../test/helpers/assets.js';
 import { clipS16, heClip, RecordingClient, sleep, waitUntil } from '../../test/helpers/production.js';
 import { startTestServer } from '../../test/helpers/server.js';

@@ -8,7 +8,6 @@ import fs from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import { streamAudio } from '../../clients/cli/stream-client.js';
 import type { RunningServer } from '../app.js';
-import { errorCodeOf } from '../gateway-support.js';
 import { haveAssets, REAL_MODEL } from '../../test/helpers/assets.js';
 import { clipS16, heClip, RecordingClient, waitUntil } from '../../test/helpers/production.js';
 import { startTestServer } from '../../test/helpers/server.js';
@@ -89,15 +88,5 @@ describe('/metrics', () => {
     assert.equal(value(other, 'kol_sessions_total'), 0);
     assert.equal(value(other, 'kol_audio_seconds_total'), 0);
     assert.equal(value(other, 'kol_errors_total{code="invalid_json"}'), 0);
-  });
-
-  test('error codes are read from every dialect exactly once', () => {
-    assert.equal(errorCodeOf({ type: 'error', code: 'invalid_json', message: '', fatal: false }), 'invalid_json');
-    assert.equal(errorCodeOf({ type: 'Error', code: 'frame_too_large', description: '' }), 'frame_too_large'); // Deepgram
-    assert.equal(errorCodeOf({ error: 'x', code: 'too_many_sessions' }), 'too_many_sessions'); // Vosk
-    assert.equal(errorCodeOf({ type: 'error', event_id: 'e', error: { type: 'invalid_request_error', code: 'invalid_base64' } }), 'invalid_base64'); // OpenAI
-    assert.equal(errorCodeOf({ type: 'final', code: 'invalid_json' }), null);
-    assert.equal(errorCodeOf({ type: 'error', code: 'not-a-catalog-code' }), null);
-    assert.equal(errorCodeOf({ text: 'hello' }), null);
   });
 });

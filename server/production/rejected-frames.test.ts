@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import type { RunningServer } from '../app.js';
-import type { ServerMessage } from '../protocol.js';
+import type { ServerMessage } from '../dialects/protocol.js';
 import { haveAssets, REAL_MODEL } from '../../test/helpers/assets.js';
 import { RecordingClient, sleep } from '../../test/helpers/production.js';
 import { startTestServer } from '../../test/helpers/server.js';

@@ -1,5 +1,5 @@
 /**
- * Shared by the compatibility-dialect tests (server/compat/*.test.ts): a shared clip as raw PCM, the
+ * Shared by the compatibility-dialect tests (server/dialects/*.test.ts): a shared clip as raw PCM, the
  * same clip through the native endpoint for the baseline, pacing, and WER.
  */
 import fs from 'node:fs';
@@ -8,7 +8,7 @@ import { streamAudio } from '../../clients/cli/stream-client.js';
 import { wordErrorRate } from '../../engine/wer.js';
 import type { RunningServer } from '../../server/app.js';
 import type { ServerConfig } from '../../server/config.js';
-import { sniffContainer } from '../../server/compat/audio.js';
+import { sniffContainer } from '../../server/dialects/audio.js';
 import { assetPath, REAL_MODEL } from './assets.js';
 import { startTestServer } from './server.js';
 

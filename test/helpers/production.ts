@@ -11,7 +11,7 @@ import path from 'node:path';
 import WebSocket from 'ws';
 import { decodeAudioFile } from '../../engine/audio/wav.js';
 import { REPO_ROOT } from '../../engine/paths.js';
-import type { ServerMessage } from '../../server/protocol.js';
+import type { ServerMessage } from '../../server/dialects/protocol.js';
 import { clips, type Clip } from './assets.js';
 
 export type Refusal = { status: number; body: { code?: string; message?: string }; headers: IncomingHttpHeaders };

@@ -9,21 +9,20 @@
  * wait for one reply depend on that rhythm, so this adapter keeps it: finals (which arrive
  * asynchronously here) are queued and become the reply to the next frame.
  */
-import type { IncomingMessage } from 'node:http';
-import type { WebSocket } from 'ws';
 import { KolError, toKolError } from '../../engine/errors.js';
-import { applyConfig, type ServerMessage, type SessionConfig } from '../protocol.js';
-import type { Gateway, WsRoute } from '../gateway.js';
-import type { Session } from '../session.js';
+import { applyConfig, type SessionConfig } from './protocol.js';
+import type { SessionEvent, SpeechFinal } from '../session.js';
+import type { WsRoute } from '../transport/gateway.js';
+import { DialectConnection } from './base.js';
 import { WireAudio } from './audio.js';
-import { closeAfterFatal, closeCodeFor, frameBytes, intParam, languageFrom, meanConfidence, round3, type FinalMessage } from './common.js';
+import { intParam, languageFrom, meanConfidence, parseJson, round3 } from './common.js';
 
 export const VOSK_PATHS = ['/v1/vosk', '/vosk'] as const;
 
 export const voskRoutes: WsRoute[] = VOSK_PATHS.map((path) => ({
   path,
   needs: 'publish' as const,
-  handle: (ws: WebSocket, req: IncomingMessage, gateway: Gateway) => new VoskConnection(ws, req, gateway).start(),
+  handle: (connection, host) => new VoskConnection(connection, host).start(),
 }));
 
 interface VoskOptions {
@@ -33,10 +32,14 @@ interface VoskOptions {
   maxAlternatives: number;
 }
 
-type Reply = { kind: 'final'; final: FinalMessage } | { kind: 'error'; error: KolError };
+type Reply = { kind: 'final'; final: SpeechFinal } | { kind: 'error'; error: KolError };
 
-class VoskConnection {
-  private session: Session | null = null;
+/** Vosk's messages: a partial hypothesis, a result (or its alternatives), or this server's error with its code. */
+type VoskWord = { conf: number; end: number; start: number; word: string };
+type VoskResult = { result?: VoskWord[]; text: string };
+type VoskMessage = { partial: string } | VoskResult | { alternatives: Array<VoskResult & { confidence: number }> } | { error: string; code: string };
+
+class VoskConnection extends DialectConnection {
   private readonly wire = new WireAudio('linear16', 1);
   private readonly options: VoskOptions = { words: true, maxAlternatives: 0 };
   /** Finals and errors waiting to be the reply to the next frame. */
@@ -44,71 +47,40 @@ class VoskConnection {
   private partial: { segmentId: number; text: string } = { segmentId: -1, text: '' };
   private ended = false;
   private audioStarted = false;
-  private dead = false;
 
-  constructor(
-    private readonly ws: WebSocket,
-    private readonly req: IncomingMessage,
-    private readonly gateway: Gateway,
-  ) {}
-
-  start(): void {
-    let config: SessionConfig;
-    try {
-      // Vosk clients configure with a message; the URL may also carry sample_rate and language.
-      const params = new URL(this.req.url ?? '/', 'http://localhost').searchParams;
-      const base = this.gateway.defaultSessionConfig();
-      config = applyConfig(base, {
-        encoding: 'pcm_s16le',
-        channels: 1,
-        sample_rate: intParam(params, 'sample_rate') ?? base.sample_rate,
-        language: languageFrom(params.get('language'), base.language),
-        partials: true,
-      });
-    } catch (err) {
-      this.fatal(toKolError(err));
-      return;
-    }
-    this.session = this.gateway.openSession(this.ws, this.req, config, (m) => this.onSessionMessage(m));
-    if (!this.session) return;
-    this.ws.on('message', (data, isBinary) => this.onFrame(frameBytes(data), isBinary));
+  protected configure(): SessionConfig {
+    // Vosk clients configure with a message; the URL may also carry sample_rate and language.
+    const params = this.connection.url.searchParams;
+    const base = this.host.defaultSessionConfig();
+    return applyConfig(base, {
+      encoding: 'pcm_s16le',
+      channels: 1,
+      sample_rate: intParam(params, 'sample_rate') ?? base.sample_rate,
+      language: languageFrom(params.get('language'), base.language),
+      partials: true,
+    });
   }
 
-  private onFrame(bytes: Buffer, isBinary: boolean): void {
-    if (this.dead) return;
-    const session = this.session!;
-    try {
-      this.gateway.checkFrame(this.ws, session, bytes.length);
-      if (isBinary) {
-        if (this.ended) throw new KolError('session_ended', 'Audio arrived after eof; it was ignored.');
-        this.audioStarted = true;
-        const pcm = this.wire.push(bytes);
-        if (pcm.length > 0) session.audio(pcm);
-        this.reply();
-        return;
-      }
-      this.text(bytes.toString('utf8'));
-    } catch (err) {
-      const error = toKolError(err);
-      if (!(err instanceof KolError)) this.gateway.logger.error({ err, session: session.id }, 'unexpected error handling a Vosk frame');
-      // One reply per message, even for a bad one.
-      this.send({ error: error.message, code: error.code });
+  protected onFrame(bytes: Buffer, isBinary: boolean): void {
+    if (isBinary) {
+      if (this.ended) throw new KolError('session_ended', 'Audio arrived after eof; it was ignored.');
+      this.audioStarted = true;
+      const pcm = this.wire.push(bytes);
+      if (pcm.length > 0) this.session!.audio(pcm);
+      this.reply();
+      return;
     }
+    this.text(bytes.toString('utf8'));
   }
 
   private text(text: string): void {
-    let message: unknown;
-    try {
-      message = JSON.parse(text);
-    } catch {
-      throw new KolError('invalid_json', `A text frame was not valid JSON (it began ${JSON.stringify(text.slice(0, 40))}); send audio as binary frames.`);
-    }
+    const message = parseJson(text, '; send audio as binary frames');
     if (typeof message !== 'object' || message === null || Array.isArray(message)) {
       throw new KolError('invalid_message', 'A text message must be {"config": {...}} or {"eof" : 1}.');
     }
     const m = message as Record<string, unknown>;
     if ('config' in m) {
-      this.configure(m.config);
+      this.configureFromMessage(m.config);
       return; // vosk-server sends nothing back for a config
     }
     if ('eof' in m) {
@@ -123,7 +95,7 @@ class VoskConnection {
    * ignores a later config. A config it cannot use ends the session (there is no reply to a config, so
    * an error could not be told apart from the reply to the next frame).
    */
-  private configure(config: unknown): void {
+  private configureFromMessage(config: unknown): void {
     if (this.audioStarted || this.ended) return;
     try {
       if (typeof config !== 'object' || config === null || Array.isArray(config)) throw new KolError('invalid_config', '"config" must be an object.');
@@ -136,7 +108,7 @@ class VoskConnection {
       if (c.max_alternatives !== undefined) this.options.maxAlternatives = Number(c.max_alternatives) || 0;
       if (Object.keys(update).length > 0) this.session!.configure(update);
     } catch (err) {
-      this.fatal(toKolError(err));
+      this.sendError(toKolError(err), 'now');
     }
   }
 
@@ -145,7 +117,7 @@ class VoskConnection {
     this.ended = true;
     // The reply to eof (the last result) is sent on `closed`, after every pending final.
     void this.session!.finish().then(() => {
-      if (this.ws.readyState === this.ws.OPEN) this.ws.close(1000, 'eof');
+      if (this.connection.isOpen) this.connection.close(1000, 'eof');
     });
   }
 
@@ -154,11 +126,11 @@ class VoskConnection {
     const next = this.queue[0];
     if (next?.kind === 'error') {
       this.queue.shift();
-      this.send({ error: next.error.message, code: next.error.code });
+      this.sendError(next.error);
       return;
     }
     if (next) {
-      const finals: FinalMessage[] = [];
+      const finals: SpeechFinal[] = [];
       while (this.queue[0]?.kind === 'final') finals.push((this.queue.shift() as Extract<Reply, { kind: 'final' }>).final);
       this.send(this.result(finals));
       return;
@@ -166,24 +138,24 @@ class VoskConnection {
     this.send({ partial: this.partial.text });
   }
 
-  private onSessionMessage(message: ServerMessage): void {
-    switch (message.type) {
+  protected onEvent(event: SessionEvent): void {
+    switch (event.type) {
       case 'speech_start':
-        this.partial = { segmentId: message.segment_id, text: '' };
+        this.partial = { segmentId: event.segmentId, text: '' };
         return;
       case 'partial':
-        if (message.segment_id >= this.partial.segmentId) this.partial = { segmentId: message.segment_id, text: message.text };
+        if (event.segmentId >= this.partial.segmentId) this.partial = { segmentId: event.segmentId, text: event.text };
         return;
       case 'final':
-        if (this.partial.segmentId <= message.segment_id) this.partial = { segmentId: message.segment_id, text: '' };
-        this.queue.push({ kind: 'final', final: message });
+        if (this.partial.segmentId <= event.segmentId) this.partial = { segmentId: event.segmentId, text: '' };
+        this.queue.push({ kind: 'final', final: event });
         return;
       case 'error':
-        if (message.fatal) {
-          this.fatal(new KolError(message.code, message.message), false);
+        if (event.fatal) {
+          this.sendError(event.error, 'soon');
           return;
         }
-        this.queue.push({ kind: 'error', error: new KolError(message.code, message.message) });
+        this.queue.push({ kind: 'error', error: event.error });
         return;
       case 'closed': {
         // vosk-server's FinalResult: whatever was not yet reported, as one result.
@@ -198,7 +170,7 @@ class VoskConnection {
   }
 
   /** One Vosk result for one or more finals: {"result": [...words], "text": "..."} (words omitted when off or none). */
-  private result(finals: FinalMessage[]): Record<string, unknown> {
+  private result(finals: SpeechFinal[]): VoskMessage {
     const text = finals
       .map((f) => f.text.trim())
       .filter(Boolean)
@@ -212,14 +184,12 @@ class VoskConnection {
     return { ...withWords, text };
   }
 
-  private send(message: Record<string, unknown>): void {
-    this.gateway.sendJson(this.ws, message);
+  private send(message: VoskMessage): void {
+    this.connection.send(message);
   }
 
-  private fatal(error: KolError, closeNow = true): void {
-    this.dead = true;
-    this.send({ error: error.message, code: error.code });
-    if (closeNow || !this.session) this.ws.close(closeCodeFor(error.code), error.code);
-    else closeAfterFatal(this.ws, error.code);
+  /** One reply per message, even for a bad one. */
+  protected renderError(error: KolError): VoskMessage {
+    return { error: error.message, code: error.code };
   }
 }

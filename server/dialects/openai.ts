@@ -10,14 +10,14 @@
  * `.speech_stopped` / `.committed` / `.cleared`, `conversation.item.input_audio_transcription.delta` /
  * `.completed` / `.failed`, and `error`. README.md beside this file maps the semantics.
  */
-import type { IncomingMessage } from 'node:http';
-import type { WebSocket } from 'ws';
 import { KolError, quoted, toKolError, type ErrorCode } from '../../engine/errors.js';
-import { applyConfig, type ServerMessage, type SessionConfig } from '../protocol.js';
-import type { Gateway, WsRoute } from '../gateway.js';
-import type { Session } from '../session.js';
+import { applyConfig, type SessionConfig } from './protocol.js';
+import type { SessionEvent, SpeechFinal } from '../session.js';
+import type { Connection } from '../transport/connection.js';
+import type { SessionHost, WsRoute } from '../transport/gateway.js';
+import { DialectConnection } from './base.js';
 import { WireAudio, type WireEncoding } from './audio.js';
-import { clampEndpoint, closeAfterFatal, closeCodeFor, frameBytes, languageFrom, modelInfo, randomId, round3, type FinalMessage } from './common.js';
+import { clampEndpoint, languageFrom, modelInfo, parseJson, randomId, round3 } from './common.js';
 
 export const OPENAI_REALTIME_PATH = '/v1/realtime';
 
@@ -39,6 +39,23 @@ export interface RealtimeSessionState {
 }
 
 type Json = Record<string, unknown>;
+
+/** The server events this dialect sends (OpenAI's names); each message carries its `type` and an `event_id`. */
+type RealtimeServerEventType =
+  | 'session.created'
+  | 'session.updated'
+  | 'transcription_session.created'
+  | 'transcription_session.updated'
+  | 'input_audio_buffer.speech_started'
+  | 'input_audio_buffer.speech_stopped'
+  | 'input_audio_buffer.committed'
+  | 'input_audio_buffer.cleared'
+  | 'conversation.item.input_audio_transcription.delta'
+  | 'conversation.item.input_audio_transcription.completed'
+  | 'conversation.item.input_audio_transcription.failed'
+  | 'error';
+
+type RealtimeServerEvent = { type: RealtimeServerEventType; event_id: string } & Json;
 
 /** A KolError that also names the offending field, for OpenAI's `error.param`. */
 function paramError(code: ErrorCode, message: string, param: string): KolError {
@@ -178,7 +195,7 @@ const PIPELINE_FIELDS = ['sample_rate', 'encoding', 'channels', 'language', 'pro
 export const openaiRealtimeRoute: WsRoute = {
   path: OPENAI_REALTIME_PATH,
   needs: 'publish',
-  handle: (ws, req, gateway) => new RealtimeConnection(ws, req, gateway).start(),
+  handle: (connection, host) => new RealtimeConnection(connection, host).start(),
 };
 
 // ── items: one per segment with server VAD, one per commit without
@@ -198,8 +215,7 @@ interface Boundary {
 
 const WORKER_FAILURES = new Set<ErrorCode>(['worker_unavailable', 'worker_request_failed', 'worker_crashed', 'worker_timeout', 'pool_closed']);
 
-class RealtimeConnection {
-  private session: Session | null = null;
+class RealtimeConnection extends DialectConnection {
   private state: RealtimeSessionState;
   private readonly base: SessionConfig;
   private readonly sessionId = randomId('sess_');
@@ -215,83 +231,78 @@ class RealtimeConnection {
   /** Commits and clears whose flush has not completed, in order. */
   private readonly boundaries: Boundary[] = [];
   /** Finals not yet in an item: without server VAD they wait for the next commit. */
-  private uncommitted: FinalMessage[] = [];
+  private uncommitted: SpeechFinal[] = [];
   private lastItemId: string | null = null;
 
-  constructor(
-    private readonly ws: WebSocket,
-    private readonly req: IncomingMessage,
-    private readonly gateway: Gateway,
-  ) {
-    const url = new URL(req.url ?? '/', 'http://localhost');
-    const protocols = String(req.headers['sec-websocket-protocol'] ?? '');
-    this.beta = /realtime=v1/.test(String(req.headers['openai-beta'] ?? '')) || protocols.includes('openai-beta.realtime-v1');
-    this.intentTranscription = url.searchParams.get('intent') === 'transcription';
-    this.base = gateway.defaultSessionConfig();
-    this.state = defaultRealtimeState(modelInfo(gateway).name, this.base.endpoint_ms);
+  /** The frame being handled: its parsed event, or why it is not one, and the client's event_id once read. */
+  private frame: { event: unknown; parseError: KolError | null; eventId: string | null } = { event: undefined, parseError: null, eventId: null };
+
+  constructor(connection: Connection, host: SessionHost) {
+    super(connection, host);
+    const protocols = String(connection.headers['sec-websocket-protocol'] ?? '');
+    this.beta = /realtime=v1/.test(String(connection.headers['openai-beta'] ?? '')) || protocols.includes('openai-beta.realtime-v1');
+    this.intentTranscription = connection.url.searchParams.get('intent') === 'transcription';
+    this.base = host.defaultSessionConfig();
+    this.state = defaultRealtimeState(modelInfo(host.model).name, this.base.endpoint_ms);
     this.wire = new WireAudio(wireEncoding(this.state.format));
   }
 
-  start(): void {
-    let config: SessionConfig;
-    try {
-      config = realtimeSessionConfig(this.state, this.base);
-    } catch (err) {
-      this.sendError(toKolError(err), null, true);
-      return;
-    }
-    this.session = this.gateway.openSession(this.ws, this.req, config, (m) => this.onSessionMessage(m));
-    if (!this.session) return;
-    this.emit(this.beta && this.intentTranscription ? 'transcription_session.created' : 'session.created', { session: this.renderSession() });
-    this.ws.on('message', (data, isBinary) => this.onFrame(frameBytes(data), isBinary));
+  protected configure(): SessionConfig {
+    return realtimeSessionConfig(this.state, this.base);
   }
 
-  private onFrame(bytes: Buffer, isBinary: boolean): void {
-    const session = this.session!;
-    let clientEventId: string | null = null;
-    try {
-      const text = isBinary ? '' : bytes.toString('utf8');
-      let event: unknown;
-      let parseError: KolError | null = null;
+  protected override opened(): void {
+    this.emit(this.beta && this.intentTranscription ? 'transcription_session.created' : 'session.created', { session: this.renderSession() });
+  }
+
+  /** Parses the event here, since the pace limit counts the audio in an append (as the session's PCM), not its base64 and JSON. */
+  protected override frameCost(bytes: Buffer, isBinary: boolean): number {
+    this.frame = { event: undefined, parseError: null, eventId: null };
+    if (!isBinary) {
       try {
-        event = isBinary ? undefined : JSON.parse(text);
-      } catch {
-        parseError = new KolError('invalid_json', `A text frame was not valid JSON (it began ${JSON.stringify(text.slice(0, 40))}).`);
+        this.frame.event = parseJson(bytes.toString('utf8'));
+      } catch (err) {
+        this.frame.parseError = toKolError(err);
       }
-      // The pace limit counts the audio in an append (as the session's PCM), not its base64 and JSON.
-      const audio = isObject(event) && event.type === 'input_audio_buffer.append' && typeof event.audio === 'string' ? event.audio : null;
-      this.gateway.checkFrame(this.ws, session, audio === null ? bytes.length : Math.floor((audio.length * 3) / 4) * this.wire.expansion);
-      if (isBinary) throw new KolError('invalid_message', 'The Realtime API takes JSON text events; send audio as {"type":"input_audio_buffer.append","audio":"<base64>"}.');
-      if (parseError) throw parseError;
-      if (!isObject(event)) throw new KolError('invalid_message', 'An event must be a JSON object with a "type".');
-      if (typeof event.event_id === 'string') clientEventId = event.event_id;
-      switch (event.type) {
-        case 'session.update':
-        case 'transcription_session.update':
-          this.update(event.type, event.session);
-          return;
-        case 'input_audio_buffer.append':
-          this.append(event.audio);
-          return;
-        case 'input_audio_buffer.commit':
-          this.commit();
-          return;
-        case 'input_audio_buffer.clear':
-          this.clear();
-          return;
-        default:
-          throw paramError(
-            'unknown_message_type',
-            `Unknown or unsupported event type ${quoted(event.type)} for a transcription session; expected session.update, transcription_session.update, input_audio_buffer.append, input_audio_buffer.commit or input_audio_buffer.clear.`,
-            'type',
-          );
-      }
-    } catch (err) {
-      const error = toKolError(err);
-      if (!(err instanceof KolError)) this.gateway.logger.error({ err, session: session.id }, 'unexpected error handling a Realtime event');
-      this.sendError(error, clientEventId, false);
+    }
+    const event = this.frame.event;
+    const audio = isObject(event) && event.type === 'input_audio_buffer.append' && typeof event.audio === 'string' ? event.audio : null;
+    return audio === null ? bytes.length : Math.floor((audio.length * 3) / 4) * this.wire.expansion;
+  }
+
+  protected onFrame(_bytes: Buffer, isBinary: boolean): void {
+    if (isBinary) throw new KolError('invalid_message', 'The Realtime API takes JSON text events; send audio as {"type":"input_audio_buffer.append","audio":"<base64>"}.');
+    if (this.frame.parseError) throw this.frame.parseError;
+    const event = this.frame.event;
+    if (!isObject(event)) throw new KolError('invalid_message', 'An event must be a JSON object with a "type".');
+    if (typeof event.event_id === 'string') this.frame.eventId = event.event_id;
+    switch (event.type) {
+      case 'session.update':
+      case 'transcription_session.update':
+        this.update(event.type, event.session);
+        return;
+      case 'input_audio_buffer.append':
+        this.append(event.audio);
+        return;
+      case 'input_audio_buffer.commit':
+        this.commit();
+        return;
+      case 'input_audio_buffer.clear':
+        this.clear();
+        return;
+      default:
+        throw paramError(
+          'unknown_message_type',
+          `Unknown or unsupported event type ${quoted(event.type)} for a transcription session; expected session.update, transcription_session.update, input_audio_buffer.append, input_audio_buffer.commit or input_audio_buffer.clear.`,
+          'type',
+        );
     }
   }
+
+  protected override frameError(error: KolError): void {
+    this.sendError(error, 'no', this.renderError(error, false, this.frame.eventId));
+  }
+
 
   private update(type: 'session.update' | 'transcription_session.update', body: unknown): void {
     const session = this.session!;
@@ -382,29 +393,29 @@ class RealtimeConnection {
     }
   }
 
-  // ── native messages → OpenAI
+  // ── session events → OpenAI
 
-  private onSessionMessage(message: ServerMessage): void {
-    switch (message.type) {
+  protected onEvent(event: SessionEvent): void {
+    switch (event.type) {
       case 'speech_start':
         if (this.state.turnDetection === null) return;
         // Segments never overlap: speech starting again means the earlier speech has stopped.
         for (const item of this.segments.values()) {
-          if (!item.stopped) this.emitStopped(item, message.start);
+          if (!item.stopped) this.emitStopped(item, event.start);
           // (Not when a clear is pending: that speech may be from before it, and then never completes.)
           if (!item.committed && this.boundaries[0]?.kind !== 'clear') this.emitCommitted(item.itemId, item);
         }
         {
           const item: SegmentItem = { itemId: randomId('item_'), stopped: false, committed: false };
-          this.segments.set(message.segment_id, item);
-          this.emit('input_audio_buffer.speech_started', { audio_start_ms: Math.round(message.start * 1000), item_id: item.itemId });
+          this.segments.set(event.segmentId, item);
+          this.emit('input_audio_buffer.speech_started', { audio_start_ms: Math.round(event.start * 1000), item_id: item.itemId });
         }
         return;
       case 'final':
-        this.onFinal(message);
+        this.onFinal(event);
         return;
       case 'error':
-        this.onSessionError(new KolError(message.code, message.message), message.fatal);
+        this.onSessionError(event.error, event.fatal);
         return;
       case 'ready':
       case 'partial':
@@ -413,13 +424,13 @@ class RealtimeConnection {
     }
   }
 
-  private onFinal(final: FinalMessage): void {
-    const item = this.segments.get(final.segment_id);
+  private onFinal(final: SpeechFinal): void {
+    const item = this.segments.get(final.segmentId);
     if (this.boundaries[0]?.kind === 'clear') {
       // Audio from before a clear: never reported.
       if (item) {
         if (!item.stopped) this.emitStopped(item, final.end);
-        this.segments.delete(final.segment_id);
+        this.segments.delete(final.segmentId);
       }
       return;
     }
@@ -427,7 +438,7 @@ class RealtimeConnection {
       this.uncommitted.push(final);
       return;
     }
-    this.segments.delete(final.segment_id);
+    this.segments.delete(final.segmentId);
     if (!item.stopped) this.emitStopped(item, final.end);
     if (!item.committed) this.emitCommitted(item.itemId, item);
     this.emitTranscript(item.itemId, [final]);
@@ -442,14 +453,15 @@ class RealtimeConnection {
       const [segmentId, item] = oldest.value;
       this.segments.delete(segmentId);
       if (!item.committed) this.emitCommitted(item.itemId, item);
-      this.emit('conversation.item.input_audio_transcription.failed', {
+      const failed = this.event('conversation.item.input_audio_transcription.failed', {
         item_id: item.itemId,
         content_index: 0,
         error: { type: 'server_error', code: error.code, message: error.message, param: null },
       });
+      this.sendError(error, 'no', failed);
       return;
     }
-    this.sendError(error, null, fatal);
+    this.sendError(error, fatal ? 'soon' : 'no');
   }
 
   private emitStopped(item: SegmentItem, endSeconds: number): void {
@@ -464,7 +476,7 @@ class RealtimeConnection {
   }
 
   /** Append-only deltas (one per word, with its leading space), then `completed` with their concatenation. */
-  private emitTranscript(itemId: string, finals: FinalMessage[]): void {
+  private emitTranscript(itemId: string, finals: SpeechFinal[]): void {
     const transcript = finals
       .map((f) => f.text.trim())
       .filter(Boolean)
@@ -507,19 +519,19 @@ class RealtimeConnection {
     };
   }
 
-  private emit(type: string, body: Json): void {
-    this.gateway.sendJson(this.ws, { type, event_id: randomId('event_'), ...body });
+  private event(type: RealtimeServerEventType, body: Json): RealtimeServerEvent {
+    return { type, event_id: randomId('event_'), ...body };
+  }
+
+  private emit(type: RealtimeServerEventType, body: Json): void {
+    this.connection.send(this.event(type, body));
   }
 
   /** OpenAI's error event, with our stable code in `error.code`. */
-  private sendError(error: KolError, clientEventId: string | null, fatal: boolean): void {
+  protected renderError(error: KolError, _fatal: boolean, clientEventId: string | null = null): RealtimeServerEvent {
     const param = (error as KolError & { param?: string }).param ?? null;
-    this.emit('error', {
+    return this.event('error', {
       error: { type: error.status >= 500 ? 'server_error' : 'invalid_request_error', code: error.code, message: error.message, param, event_id: clientEventId },
     });
-    if (fatal) {
-      if (this.session) closeAfterFatal(this.ws, error.code);
-      else this.ws.close(closeCodeFor(error.code), error.code);
-    }
   }
 }

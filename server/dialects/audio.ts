@@ -12,7 +12,7 @@
  * Deepgram stream sent without `encoding` is read (Deepgram detects containers by itself).
  */
 import { KolError } from '../../engine/errors.js';
-import type { Encoding } from '../protocol.js';
+import type { Encoding } from './protocol.js';
 
 /** What the client sends, in each vendor's terms mapped to one set of names. */
 export type WireEncoding = 'linear16' | 'linear32' | 'float32' | 'mulaw' | 'alaw';

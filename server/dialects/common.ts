@@ -1,37 +1,23 @@
 /**
- * What the three compatibility dialects share: frame bytes, ids, close codes, the model's name, and
- * the small mappings from vendor parameters to the native session configuration.
+ * What the dialects share: reading a JSON text frame, ids, the model's name, and the small mappings
+ * from vendor parameters to the native session configuration.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import path from 'node:path';
-import type { RawData, WebSocket } from 'ws';
-import { ERROR_CATALOG, KolError, type ErrorCode } from '../../engine/errors.js';
-import { CLOSE_CODES, type ServerMessage } from '../protocol.js';
-import type { Gateway } from '../gateway.js';
+import { KolError } from '../../engine/errors.js';
 
-export type FinalMessage = Extract<ServerMessage, { type: 'final' }>;
-
-export function frameBytes(data: RawData): Buffer {
-  return Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data as ArrayBuffer);
+/** Parses a text frame's JSON; throws invalid_json, quoting its start (`advice` is added to the sentence). */
+export function parseJson(text: string, advice = ''): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new KolError('invalid_json', `A text frame was not valid JSON (it began ${JSON.stringify(text.slice(0, 40))})${advice}.`);
+  }
 }
 
 /** A random id in a vendor's style, e.g. `item_3f9a…`. */
 export function randomId(prefix: string, bytes = 12): string {
   return `${prefix}${randomBytes(bytes).toString('hex')}`;
-}
-
-/** The WebSocket close code for a fatal error: 1008 for what the client did, 1013 for "try again later", 1011 otherwise. */
-export function closeCodeFor(code: ErrorCode): number {
-  const status = ERROR_CATALOG[code].status;
-  if (status === 503 || status === 429) return CLOSE_CODES.tryAgainLater;
-  return status < 500 ? CLOSE_CODES.policy : CLOSE_CODES.internal;
-}
-
-/** Closes after a fatal error, unless the gateway already did (then this is a no-op). */
-export function closeAfterFatal(ws: WebSocket, code: ErrorCode): void {
-  setImmediate(() => {
-    if (ws.readyState === ws.OPEN) ws.close(closeCodeFor(code), code);
-  });
 }
 
 export interface ModelInfo {
@@ -42,8 +28,7 @@ export interface ModelInfo {
 }
 
 /** The model the server transcribes with, as vendors' metadata fields want it. */
-export function modelInfo(gateway: Gateway): ModelInfo {
-  const configured = gateway.config.model;
+export function modelInfo(configured: string): ModelInfo {
   const name = configured ? path.basename(configured).replace(/\.bin$/, '') : 'default';
   return { name: `kol-whisper-${name}`, version: '1', arch: 'whisper', uuid: uuidFrom(name) };
 }

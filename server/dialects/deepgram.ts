@@ -3,30 +3,28 @@
  * that code written against Deepgram — `@deepgram/sdk` included — works by changing its base URL.
  *
  * A thin adapter over the same Session as the native endpoint: query parameters → SessionConfig,
- * Deepgram's control messages → session calls, native messages → Deepgram's `Results`,
+ * Deepgram's control messages → session calls, session events → Deepgram's `Results`,
  * `SpeechStarted`, `UtteranceEnd` and `Metadata`. README.md beside this file maps the semantics.
  */
 import { createHash } from 'node:crypto';
-import type { IncomingMessage } from 'node:http';
-import type { WebSocket } from 'ws';
 import { KolError, quoted, toKolError } from '../../engine/errors.js';
-import { applyConfig, type ServerMessage, type SessionConfig, type WordTiming } from '../protocol.js';
-import type { Gateway, WsRoute } from '../gateway.js';
-import type { Session } from '../session.js';
+import type { TranscriptWord } from '../../engine/whisper/types.js';
+import { applyConfig, type SessionConfig } from './protocol.js';
+import type { SessionEvent, SpeechFinal } from '../session.js';
+import type { Connection } from '../transport/connection.js';
+import type { SessionHost, WsRoute } from '../transport/gateway.js';
+import { DialectConnection } from './base.js';
 import { MAX_HEADER_BYTES, sessionEncodingFor, sniffContainer, WireAudio, type WireEncoding } from './audio.js';
 import {
   bareWord,
   boolParam,
   clampEndpoint,
-  closeAfterFatal,
-  closeCodeFor,
-  frameBytes,
   intParam,
   languageFrom,
   meanConfidence,
   modelInfo,
+  parseJson,
   round3,
-  type FinalMessage,
   type ModelInfo,
 } from './common.js';
 
@@ -100,11 +98,50 @@ export function parseDeepgramQuery(params: URLSearchParams, base: SessionConfig)
 export const deepgramRoute: WsRoute = {
   path: DEEPGRAM_PATH,
   needs: 'publish',
-  handle: (ws, req, gateway) => new DeepgramConnection(ws, req, gateway).start(),
+  handle: (connection, host) => new DeepgramConnection(connection, host).start(),
 };
 
-class DeepgramConnection {
-  private session: Session | null = null;
+/** A Deepgram `Results` message. */
+interface DeepgramResults {
+  type: 'Results';
+  channel_index: [number, number];
+  duration: number;
+  start: number;
+  is_final: boolean;
+  speech_final: boolean;
+  channel: { alternatives: Array<{ transcript: string; confidence: number; words: DeepgramWord[] }> };
+  metadata: { request_id: string; model_info: { name: string; version: string; arch: string }; model_uuid: string };
+  from_finalize: boolean;
+}
+
+interface DeepgramWord {
+  word: string;
+  start: number;
+  end: number;
+  confidence: number;
+  punctuated_word?: string;
+}
+
+/** Every message this dialect sends, each with its literal `type`. */
+type DeepgramMessage =
+  | DeepgramResults
+  | { type: 'SpeechStarted'; channel: [number]; timestamp: number }
+  | { type: 'UtteranceEnd'; channel: [number, number]; last_word_end: number }
+  | {
+      type: 'Metadata';
+      transaction_key: string;
+      request_id: string;
+      sha256: string;
+      created: string;
+      duration: number;
+      channels: number;
+      models: string[];
+      model_info: Record<string, { name: string; version: string; arch: string }>;
+    }
+  /** Deepgram's live API reports errors by a close code and reason; this server also sends this first, with our stable code. */
+  | { type: 'Error'; code: string; description: string; message: string; fatal: boolean };
+
+class DeepgramConnection extends DialectConnection {
   private options!: DeepgramOptions;
   private readonly model: ModelInfo;
   private wire: WireAudio | null = null;
@@ -113,8 +150,6 @@ class DeepgramConnection {
   private readonly sha256 = createHash('sha256');
   private readonly created = new Date().toISOString();
   private closing = false;
-  /** After a fatal error: the socket is closing and further frames are ignored. */
-  private dead = false;
   private wireBytes = 0;
   private sessionBytesPerSecond = 32000;
 
@@ -124,60 +159,42 @@ class DeepgramConnection {
   private readonly openSegments = new Map<number, number>();
   private readonly recentStarts: number[] = [];
 
-  constructor(
-    private readonly ws: WebSocket,
-    private readonly req: IncomingMessage,
-    private readonly gateway: Gateway,
-  ) {
-    this.model = modelInfo(gateway);
+  constructor(connection: Connection, host: SessionHost) {
+    super(connection, host);
+    this.model = modelInfo(host.model);
   }
 
-  start(): void {
-    let config: SessionConfig;
-    try {
-      ({ config, options: this.options } = parseDeepgramQuery(new URL(this.req.url ?? '/', 'http://localhost').searchParams, this.gateway.defaultSessionConfig()));
-    } catch (err) {
-      this.fatal(toKolError(err));
+  protected configure(): SessionConfig {
+    const { config, options } = parseDeepgramQuery(this.connection.url.searchParams, this.host.defaultSessionConfig());
+    this.options = options;
+    if (options.encoding) this.wire = new WireAudio(options.encoding, options.channels);
+    return config;
+  }
+
+  protected override opened(): void {
+    this.updateRate();
+  }
+
+  protected override frameCost(bytes: Buffer, isBinary: boolean): number {
+    return isBinary ? bytes.length * (this.wire?.expansion ?? 1) : bytes.length;
+  }
+
+  protected onFrame(bytes: Buffer, isBinary: boolean): void {
+    if (isBinary) {
+      // An empty binary frame is Deepgram's older way of saying CloseStream.
+      if (bytes.length === 0) this.closeStream();
+      else this.audio(bytes);
       return;
     }
-    if (this.options.encoding) this.wire = new WireAudio(this.options.encoding, this.options.channels);
-    this.session = this.gateway.openSession(this.ws, this.req, config, (m) => this.onSessionMessage(m));
-    if (!this.session) return;
-    this.updateRate();
-    this.ws.on('message', (data, isBinary) => this.onFrame(frameBytes(data), isBinary));
-  }
-
-  private onFrame(bytes: Buffer, isBinary: boolean): void {
-    const session = this.session!;
-    if (this.dead) return;
-    try {
-      const expansion = this.wire?.expansion ?? 1;
-      this.gateway.checkFrame(this.ws, session, isBinary ? bytes.length * expansion : bytes.length);
-      if (isBinary) {
-        // An empty binary frame is Deepgram's older way of saying CloseStream.
-        if (bytes.length === 0) this.closeStream();
-        else this.audio(bytes);
-        return;
-      }
-      this.control(bytes.toString('utf8'));
-    } catch (err) {
-      const error = toKolError(err);
-      if (!(err instanceof KolError)) this.gateway.logger.error({ err, session: session.id }, 'unexpected error handling a Deepgram frame');
-      this.sendError(error, false);
-    }
+    this.control(bytes.toString('utf8'));
   }
 
   private control(text: string): void {
-    let message: unknown;
-    try {
-      message = JSON.parse(text);
-    } catch {
-      throw new KolError('invalid_json', `A text frame was not valid JSON (it began ${JSON.stringify(text.slice(0, 40))}).`);
-    }
+    const message = parseJson(text);
     const type = typeof message === 'object' && message !== null && !Array.isArray(message) ? (message as { type?: unknown }).type : undefined;
     switch (type) {
       case 'KeepAlive':
-        return; // checkFrame already reset the idle timer.
+        return; // admitting the frame already reset the idle timer.
       case 'Finalize':
         this.session!.flush();
         return;
@@ -201,11 +218,11 @@ class DeepgramConnection {
       try {
         sniffed = sniffContainer(held);
       } catch (err) {
-        this.fatal(toKolError(err));
+        this.sendError(toKolError(err), 'now');
         return;
       }
       if (sniffed.kind === 'need_more') {
-        if (held.length > MAX_HEADER_BYTES) return this.fatal(new KolError('unsupported_encoding', 'The WAV header at the start of the stream did not end within 64 KiB.'));
+        if (held.length > MAX_HEADER_BYTES) return this.sendError(new KolError('unsupported_encoding', 'The WAV header at the start of the stream did not end within 64 KiB.'), 'now');
         this.header = held;
         return;
       }
@@ -214,7 +231,7 @@ class DeepgramConnection {
         try {
           session.configure({ sample_rate: sniffed.sampleRate, channels: sniffed.channels, encoding: sessionEncodingFor(sniffed.encoding) });
         } catch (err) {
-          this.fatal(toKolError(err));
+          this.sendError(toKolError(err), 'now');
           return;
         }
         this.wire = new WireAudio(sniffed.encoding, sniffed.channels);
@@ -239,36 +256,36 @@ class DeepgramConnection {
     if (this.closing) return;
     this.closing = true;
     void this.session!.finish().then(() => {
-      if (this.ws.readyState === this.ws.OPEN) this.ws.close(1000, 'CloseStream');
+      if (this.connection.isOpen) this.connection.close(1000, 'CloseStream');
     });
   }
 
-  // ── native messages → Deepgram
+  // ── session events → Deepgram
 
-  private onSessionMessage(message: ServerMessage): void {
-    switch (message.type) {
+  protected onEvent(event: SessionEvent): void {
+    switch (event.type) {
       case 'ready':
         return;
       case 'speech_start':
-        this.openSegments.set(message.segment_id, message.start);
-        this.recentStarts.push(message.start);
+        this.openSegments.set(event.segmentId, event.start);
+        this.recentStarts.push(event.start);
         if (this.recentStarts.length > 8) this.recentStarts.shift();
-        if (this.lastWordEnd !== null && message.start >= this.lastWordEnd && message.start < this.lastWordEnd + this.utteranceGapS()) this.utterancePending = false;
-        if (this.options.vadEvents) this.send({ type: 'SpeechStarted', channel: [0], timestamp: round3(message.start) });
+        if (this.lastWordEnd !== null && event.start >= this.lastWordEnd && event.start < this.lastWordEnd + this.utteranceGapS()) this.utterancePending = false;
+        if (this.options.vadEvents) this.send({ type: 'SpeechStarted', channel: [0], timestamp: round3(event.start) });
         return;
       case 'partial': {
         if (!this.options.interimResults) return;
-        const received = this.session?.audioSeconds ?? message.start;
+        const received = this.session?.audioSeconds ?? event.start;
         this.send(
-          this.results({ transcript: this.transcript(message.text), confidence: 0, words: [], start: message.start, end: Math.max(message.start, received), isFinal: false, speechFinal: false, fromFinalize: false }),
+          this.results({ transcript: this.transcript(event.text), confidence: 0, words: [], start: event.start, end: Math.max(event.start, received), isFinal: false, speechFinal: false, fromFinalize: false }),
         );
         return;
       }
       case 'final':
-        this.onFinal(message);
+        this.onFinal(event);
         return;
       case 'error':
-        this.sendError(new KolError(message.code, message.message), message.fatal);
+        this.sendError(event.error, event.fatal ? 'soon' : 'no');
         return;
       case 'closed':
         this.send(this.metadata());
@@ -276,8 +293,8 @@ class DeepgramConnection {
     }
   }
 
-  private onFinal(final: FinalMessage): void {
-    this.openSegments.delete(final.segment_id);
+  private onFinal(final: SpeechFinal): void {
+    this.openSegments.delete(final.segmentId);
     this.send(
       this.results({
         transcript: this.transcript(final.text),
@@ -323,7 +340,7 @@ class DeepgramConnection {
       .join(' ');
   }
 
-  private word(w: WordTiming): Record<string, unknown> {
+  private word(w: TranscriptWord): DeepgramWord {
     return {
       word: bareWord(w.word).toLowerCase() || w.word,
       start: round3(w.start),
@@ -336,13 +353,13 @@ class DeepgramConnection {
   private results(r: {
     transcript: string;
     confidence: number;
-    words: Array<Record<string, unknown>>;
+    words: DeepgramWord[];
     start: number;
     end: number;
     isFinal: boolean;
     speechFinal: boolean;
     fromFinalize: boolean;
-  }): Record<string, unknown> {
+  }): DeepgramResults {
     return {
       type: 'Results',
       channel_index: [0, 1],
@@ -360,7 +377,7 @@ class DeepgramConnection {
     };
   }
 
-  private metadata(): Record<string, unknown> {
+  private metadata(): DeepgramMessage {
     const config = this.session?.effectiveConfig;
     return {
       type: 'Metadata',
@@ -381,22 +398,11 @@ class DeepgramConnection {
     return (this.wireBytes * expansion) / this.sessionBytesPerSecond;
   }
 
-  private send(message: Record<string, unknown>): void {
-    this.gateway.sendJson(this.ws, message);
+  private send(message: DeepgramMessage): void {
+    this.connection.send(message);
   }
 
-  /**
-   * Deepgram's live API reports errors by closing the socket with a code and reason; this server also
-   * sends an `Error` message first, with our stable error code, and keeps the session for a bad frame.
-   */
-  private sendError(error: KolError, fatal: boolean): void {
-    this.send({ type: 'Error', code: error.code, description: error.message, message: error.message, fatal });
-    if (fatal) closeAfterFatal(this.ws, error.code);
-  }
-
-  private fatal(error: KolError): void {
-    this.dead = true;
-    this.send({ type: 'Error', code: error.code, description: error.message, message: error.message, fatal: true });
-    this.ws.close(closeCodeFor(error.code), error.code);
+  protected renderError(error: KolError, fatal: boolean): DeepgramMessage {
+    return { type: 'Error', code: error.code, description: error.message, message: error.message, fatal };
   }
 }

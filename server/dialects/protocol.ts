@@ -4,8 +4,9 @@
  * PROTOCOL.md documents the same for people; keep the two in step.
  */
 import { z } from 'zod';
-import { KolError, quoted, type ErrorCode } from '../engine/errors.js';
-import type { SegmentEndReason } from '../engine/vad/segmenter.js';
+import { KolError, quoted, type ErrorCode } from '../../engine/errors.js';
+import type { SegmentEndReason } from '../../engine/vad/segmenter.js';
+import { parseJson } from './common.js';
 
 // ── session configuration (query parameters and/or a first `config` message)
 
@@ -101,12 +102,7 @@ const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
 
 /** Parses one text frame; throws a KolError with the code that says what is wrong with it. */
 export function parseClientMessage(text: string): ClientMessage {
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    throw new KolError('invalid_json', `A text frame was not valid JSON (it began ${JSON.stringify(text.slice(0, 40))}).`);
-  }
+  const json = parseJson(text);
   if (typeof json !== 'object' || json === null || Array.isArray(json)) {
     throw new KolError('invalid_message', 'A text frame must be a JSON object with a "type".');
   }
@@ -198,12 +194,3 @@ export function readyHint(config: SessionConfig): string {
 export function bytesPerSecond(config: SessionConfig): number {
   return config.sample_rate * config.channels * (config.encoding === 'pcm_s16le' ? 2 : 4);
 }
-
-/** WebSocket close codes the server uses; the close reason carries the error code. */
-export const CLOSE_CODES = {
-  normal: 1000,
-  goingAway: 1001,
-  policy: 1008,
-  internal: 1011,
-  tryAgainLater: 1013,
-} as const;

@@ -9,7 +9,7 @@
  * Same interface and messages as MemoryRooms (rooms.ts).
  */
 import { Redis } from 'ioredis';
-import { log } from '../engine/log.js';
+import { log } from '../../engine/log.js';
 import {
   checkRoomName,
   DEFAULT_BACKLOG,

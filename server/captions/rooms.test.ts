@@ -1,20 +1,21 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { applyConfig, type ServerMessage, type SessionConfig } from './protocol.js';
+import { applyConfig, type SessionConfig } from '../dialects/protocol.js';
+import type { SessionEvent } from '../session.js';
 import { MemoryRooms, ROOM_NAME, sessionRoomTap, type CaptionMessage } from './rooms.js';
 
-const partial = (segment: number, text: string): ServerMessage => ({ type: 'partial', segment_id: segment, text, stable: text.split(' ')[0], unstable: text.split(' ').slice(1).join(' '), start: 0 });
-const final = (segment: number, text: string): ServerMessage => ({
+const partial = (segment: number, text: string): SessionEvent => ({ type: 'partial', segmentId: segment, text, stable: text.split(' ')[0], unstable: text.split(' ').slice(1).join(' '), start: 0 });
+const final = (segment: number, text: string): SessionEvent => ({
   type: 'final',
-  segment_id: segment,
+  segmentId: segment,
   text,
   start: segment,
   end: segment + 1,
   words: [],
   reason: 'silence',
-  latency_ms: 500,
-  queue_ms: 1,
-  inference_ms: 400,
+  latencyMs: 500,
+  queueMs: 1,
+  inferenceMs: 400,
 });
 
 function viewer(rooms: MemoryRooms, room: string) {
@@ -30,7 +31,7 @@ test('a viewer gets the room status first, then partials and finals as they happ
   const publisher = rooms.join('studio', 's1');
   publisher.publish(partial(1, 'שלום עולם'));
   publisher.publish(final(1, 'שלום עולם.'));
-  publisher.publish({ type: 'speech_start', segment_id: 2, start: 3 }); // not a caption
+  publisher.publish({ type: 'speech_start', segmentId: 2, start: 3 }); // not a caption
   assert.deepEqual(
     v.messages.slice(1).map((m) => m.type),
     ['room', 'partial', 'final'],
@@ -136,10 +137,10 @@ test('a session tap joins the room its ready message names, publishes, moves, an
   const rooms = new MemoryRooms();
   const a = viewer(rooms, 'a');
   const b = viewer(rooms, 'b');
-  const sent: ServerMessage[] = [];
+  const sent: SessionEvent[] = [];
   const tap = sessionRoomTap(rooms, 'sess', (m) => sent.push(m));
   const config: SessionConfig = { sample_rate: 16000, encoding: 'pcm_s16le', channels: 1, language: 'he', partials: true, endpoint_ms: 500, prompt: '', room: null };
-  const ready = (room: string | null): ServerMessage => ({ type: 'ready', session_id: 'sess', config: { ...config, room }, hint: '' });
+  const ready = (room: string | null): SessionEvent => ({ type: 'ready', sessionId: 'sess', config: { ...config, room } });
 
   tap.send(ready(null));
   tap.send(ready('a'));
@@ -167,9 +168,9 @@ test('a tap never lets a failing room break the session', () => {
     close() {},
   };
   const errors: unknown[] = [];
-  const sent: ServerMessage[] = [];
+  const sent: SessionEvent[] = [];
   const tap = sessionRoomTap(broken, 's', (m) => sent.push(m), (err) => errors.push(err));
-  tap.send({ type: 'ready', session_id: 's', config: { sample_rate: 16000, encoding: 'pcm_s16le', channels: 1, language: 'he', partials: true, endpoint_ms: 500, prompt: '', room: 'x' }, hint: '' });
+  tap.send({ type: 'ready', sessionId: 's', config: { sample_rate: 16000, encoding: 'pcm_s16le', channels: 1, language: 'he', partials: true, endpoint_ms: 500, prompt: '', room: 'x' } });
   tap.send(final(1, 'still delivered'));
   assert.equal(sent.length, 2);
   assert.equal(errors.length, 1);

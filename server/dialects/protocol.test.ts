@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
-import { isKolError } from '../engine/errors.js';
+import { isKolError } from '../../engine/errors.js';
 import { applyConfig, parseClientMessage, type SessionConfig } from './protocol.js';
 
 const BASE: SessionConfig = { sample_rate: 16000, encoding: 'pcm_s16le', channels: 1, language: 'he', partials: true, endpoint_ms: 500, prompt: '', room: null };

@@ -1,7 +1,7 @@
 /**
  * Caption rooms. A session whose configuration names a `room` publishes its partials and finals
  * there; any number of read-only viewers watch the room (the overlay page, or a plain WebSocket at
- * `/v1/captions?room=NAME`, see server/captions.ts). A viewer that joins late gets the room's last
+ * `/v1/captions?room=NAME`, see viewers.ts). A viewer that joins late gets the room's last
  * few finals; every viewer hears when publishers come and go. PROTOCOL.md, "Caption rooms",
  * documents the messages.
  *
@@ -11,13 +11,10 @@
  * for the count. Methods that such an implementation must do remotely return nothing the caller
  * waits for: the snapshot of a room reaches a viewer through its listener, like everything else.
  */
-import type { ServerMessage } from './protocol.js';
+import type { SessionEvent } from '../session.js';
 
 /** The same rule as `room` in the session configuration (protocol.ts); rooms.test.ts keeps them in step. */
 export const ROOM_NAME = /^[\w.-]{1,64}$/;
-
-type Final = Extract<ServerMessage, { type: 'final' }>;
-type Partial = Extract<ServerMessage, { type: 'partial' }>;
 
 /** A final as viewers see it: the text and its times, without the word timings and latency figures. */
 export type CaptionFinal = {
@@ -65,8 +62,8 @@ export type CaptionListener = (message: CaptionMessage) => void;
 
 export interface RoomPublisher {
   readonly room: string;
-  /** Passes on a session's partial or final; every other message type is ignored. */
-  publish(message: ServerMessage): void;
+  /** Passes on a session's partial or final; every other event is ignored. */
+  publish(event: SessionEvent): void;
   /** Idempotent. */
   leave(): void;
 }
@@ -92,15 +89,13 @@ export interface CaptionRooms {
   close(): void;
 }
 
-/** Turns a session's partial or final into its caption form; null for every other message. */
-export function toCaption(message: ServerMessage, sessionId: string, now = Date.now()): CaptionPartial | CaptionFinal | null {
-  if (message.type === 'partial') {
-    const m: Partial = message;
-    return { type: 'partial', session_id: sessionId, segment_id: m.segment_id, text: m.text, stable: m.stable, unstable: m.unstable, start: m.start };
+/** Turns a session's partial or final into its caption form; null for every other event. */
+export function toCaption(event: SessionEvent, sessionId: string, now = Date.now()): CaptionPartial | CaptionFinal | null {
+  if (event.type === 'partial') {
+    return { type: 'partial', session_id: sessionId, segment_id: event.segmentId, text: event.text, stable: event.stable, unstable: event.unstable, start: event.start };
   }
-  if (message.type === 'final') {
-    const m: Final = message;
-    return { type: 'final', session_id: sessionId, segment_id: m.segment_id, text: m.text, start: m.start, end: m.end, at: now };
+  if (event.type === 'final') {
+    return { type: 'final', session_id: sessionId, segment_id: event.segmentId, text: event.text, start: event.start, end: event.end, at: now };
   }
   return null;
 }
@@ -246,21 +241,21 @@ export function checkRoomName(name: string): void {
   if (!ROOM_NAME.test(name)) throw new TypeError(`Invalid room name ${JSON.stringify(name)}: use 1 to 64 letters, digits, ".", "_" or "-".`);
 }
 
-/** What a gateway wraps around a session's `send`: the tap sees every message and publishes to the room. */
+/** What a gateway wraps around a session's `send`: the tap sees every event and publishes to the room. */
 export interface SessionTap {
-  send: (message: ServerMessage) => void;
+  send: (event: SessionEvent) => void;
   /** The session's connection closed. */
   close: () => void;
 }
 
 /**
- * Wraps a session's outgoing messages so that they also reach its caption room. The room comes
- * from the session's configuration, which every `ready` message carries: the session joins its room
+ * Wraps a session's events so that they also reach its caption room. The room comes
+ * from the session's configuration, which every `ready` event carries: the session joins its room
  * when it is announced, moves if a `config` message names another, and leaves at `closed` or when
- * the connection goes. Works for every dialect, since it sits below their translation. A failure
+ * the connection goes. Works for every dialect, since it sits below their rendering. A failure
  * in the rooms never reaches the session.
  */
-export function sessionRoomTap(rooms: CaptionRooms, sessionId: string, send: (message: ServerMessage) => void, onError: (err: unknown) => void = () => {}): SessionTap {
+export function sessionRoomTap(rooms: CaptionRooms, sessionId: string, send: (event: SessionEvent) => void, onError: (err: unknown) => void = () => {}): SessionTap {
   let publisher: RoomPublisher | null = null;
   const leave = () => {
     publisher?.leave();
