@@ -25,7 +25,7 @@ import { audioCtxFor, inferenceFields, requestInference } from '../../engine/whi
 import { createLocalWorkers } from '../../engine/whisper/local-workers.js';
 import type { TranscribeOptions } from '../../engine/whisper/types.js';
 import { DEFAULT_SEGMENTER_OPTIONS } from '../../engine/vad/segmenter.js';
-import { ensureEngine } from '../../server/commands/build-engine.js';
+import { benchEngine } from '../lib/engine.js';
 import { DEFAULT_CONFIG } from '../../server/config.js';
 import { assetPath, clips } from '../../test/helpers/assets.js';
 import { rotatedBenchStreams } from '../streams.js';
@@ -110,7 +110,7 @@ interface ClipReference {
 
 /** Transcribes the clips with kol's CPU engine, the same model file and the fields check.py sends. */
 async function cpuReference(clipsDir: string): Promise<{ clips: ClipReference[]; engine: unknown; threads: number }> {
-  const engine = await ensureEngine({ cuda: false });
+  const engine = await benchEngine(false);
   const threads = Math.max(1, Math.min(8, os.availableParallelism()));
   const [worker] = createLocalWorkers({ binary: engine.binary, model: MODEL, count: 1, threads });
   await worker.start();

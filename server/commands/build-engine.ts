@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
-import { buildEngine, defaultCudaArchitectures, type BuildProgress } from '../../engine/whisper/build.js';
-import { progressBar } from './progress.js';
+import { defaultCudaArchitectures } from '../../engine/whisper/build.js';
+import { provisionEngine } from '../../engine/whisper/provision.js';
+import { provisionBars } from './progress.js';
 
 export function register(program: Command): void {
   program
@@ -12,20 +13,7 @@ export function register(program: Command): void {
     .option('--force', 'rebuild even when a cached build exists')
     .option('-j, --jobs <n>', 'parallel compile jobs', (v) => Number.parseInt(v, 10))
     .action(async (opts: { cuda?: boolean; cudaArch: string; force?: boolean; jobs?: number }) => {
-      const build = await ensureEngine({ cuda: opts.cuda, cudaArchitectures: opts.cudaArch.split(','), force: opts.force, jobs: opts.jobs });
+      const build = await provisionEngine({ cuda: opts.cuda, cudaArchitectures: opts.cudaArch.split(','), force: opts.force, jobs: opts.jobs }, provisionBars());
       process.stdout.write(`${build.binary}\n`);
     });
-}
-
-/** Builds (or finds) the engine, showing progress on stderr. Shared by `serve`, `transcribe`, `worker`. */
-export async function ensureEngine(options: Parameters<typeof buildEngine>[0] = {}) {
-  const bar = progressBar('whisper.cpp build');
-  return buildEngine({
-    ...options,
-    onProgress(event: BuildProgress) {
-      if (event.stage === 'configure') process.stderr.write(`whisper.cpp build: configuring (${event.flags.includes('-DGGML_CUDA=1') ? 'CUDA' : 'CPU'}) in ${event.buildDir}\n`);
-      if (event.stage === 'compile') bar.update(event.percent / 100, event.line.replace(/^\[\s*\d+%\]\s*/, '').slice(0, 60));
-      if (event.stage === 'done') bar.done(`built ${event.binary} in ${event.seconds.toFixed(0)} s`);
-    },
-  });
 }

@@ -1,8 +1,7 @@
 import type { Command } from 'commander';
-import type { DownloadProgress } from '../../engine/whisper/download.js';
-import { hasNvcc } from '../../engine/whisper/build.js';
-import { cacheState, defaultModelName, MODELS, modelsDir, pullModel, requireModel, resolveModel, type CacheState } from '../../engine/whisper/models.js';
-import { progressBar } from './progress.js';
+import { cacheState, MODELS, modelsDir, pullModel, requireModel, resolveModel, type CacheState } from '../../engine/whisper/models.js';
+import { trackDownload } from '../../engine/whisper/provision.js';
+import { formatBytes, provisionBars } from './progress.js';
 
 export function register(program: Command): void {
   const models = program.command('models').description(`list, download and locate whisper.cpp models (kept in ${modelsDir()})`);
@@ -22,7 +21,7 @@ export function register(program: Command): void {
     .action(async (name: string, flags: { mirror?: string }) => {
       const entry = requireModel(name);
       if (cacheState(entry).state === 'cached') process.stderr.write(`${entry.name}: already downloaded\n`);
-      const file = await withDownloadProgress(entry.name, (onProgress) => pullModel(entry, { mirrorBaseUrl: flags.mirror, onProgress }));
+      const file = await trackDownload(entry.name, provisionBars(), (onProgress) => pullModel(entry, { mirrorBaseUrl: flags.mirror, onProgress }));
       process.stdout.write(`${file}\n`);
     });
 
@@ -33,40 +32,6 @@ export function register(program: Command): void {
     .action(async (nameOrPath: string) => {
       process.stdout.write(`${await resolveModel(nameOrPath)}\n`);
     });
-}
-
-/**
- * The model file to run: `requested` (a --model flag), else KOL_MODEL, else the host default — the
- * Hebrew turbo with a GPU, base-q8_0 without. A known model that is not cached yet is downloaded with
- * progress on stderr. `gpu` defaults to what `kol build-engine` defaults to: CUDA when nvcc is present.
- */
-export async function ensureModel(requested?: string, host: { gpu: boolean } = { gpu: hasNvcc() }): Promise<string> {
-  // `||`: an empty KOL_MODEL (compose's `${KOL_MODEL:-}`) means the default, not a model named "".
-  const nameOrPath = requested || process.env.KOL_MODEL || defaultModelName(host);
-  return withDownloadProgress(nameOrPath, (onProgress) => resolveModel(nameOrPath, { allowDownload: true, onProgress }));
-}
-
-/**
- * Runs `download` with its progress on stderr: a bar on a terminal, a line every 10 % otherwise,
- * redrawn at most once per 0.1 %. Nothing is shown when nothing is downloaded.
- */
-async function withDownloadProgress(label: string, download: (onProgress: DownloadProgress) => Promise<string>): Promise<string> {
-  const bar = progressBar(label);
-  let shownPermille = -1; // -1: no download has started
-  const onProgress: DownloadProgress = (received, total) => {
-    const permille = total ? Math.floor((received / total) * 1000) : 0;
-    if (permille === shownPermille && received !== total) return;
-    shownPermille = permille;
-    bar.update(total ? received / total : 0, total ? `${formatBytes(received)} / ${formatBytes(total)}` : formatBytes(received));
-  };
-  try {
-    const file = await download(onProgress);
-    if (shownPermille >= 0) bar.done(`saved ${file}`);
-    return file;
-  } catch (err) {
-    if (shownPermille >= 0) bar.done('failed'); // ends the bar's line before the error is printed
-    throw err;
-  }
 }
 
 function modelTable(): string {
@@ -87,11 +52,4 @@ function describeCache(cached: CacheState, sizeBytes: number | undefined): strin
   if (cached.state === 'wrong-size') return `wrong size (${formatBytes(cached.bytes)}): ${cached.path}`;
   if (cached.partialBytes > 0 && sizeBytes) return `partial, ${Math.floor((cached.partialBytes / sizeBytes) * 100)} %`;
   return 'no';
-}
-
-function formatBytes(bytes: number): string {
-  if (bytes >= 1024 ** 3) return `${(bytes / 1024 ** 3).toFixed(2)} GiB`;
-  if (bytes >= 1024 ** 2) return `${(bytes / 1024 ** 2).toFixed(1)} MiB`;
-  if (bytes >= 1024) return `${(bytes / 1024).toFixed(0)} KiB`;
-  return `${bytes} B`;
 }

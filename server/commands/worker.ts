@@ -16,11 +16,11 @@ import { log } from '../../engine/log.js';
 import { checkHealth } from '../../engine/whisper/client.js';
 import { defaultThreads } from '../../engine/whisper/local-workers.js';
 import { RESTART_BACKOFF_MS } from '../../engine/whisper/pool.js';
+import { provisionEngine, provisionModel } from '../../engine/whisper/provision.js';
 import { LocalWorker } from '../../engine/whisper/worker.js';
 import { loadConfig, type ServerConfig } from '../config.js';
 import { chooseEngine } from '../gpu.js';
-import { ensureEngine } from './build-engine.js';
-import { ensureModel } from './models.js';
+import { provisionBars } from './progress.js';
 
 export const DEFAULT_WORKER_HOST = '0.0.0.0';
 export const DEFAULT_WORKER_PORT = 8910;
@@ -100,8 +100,9 @@ export interface WorkerSupervisor {
 /** Builds, fetches, starts and supervises the whisper-server. The first start's failure is thrown. */
 export async function startWorker(options: WorkerOptions): Promise<WorkerSupervisor> {
   const { config, host, port } = options;
-  const { engine, gpu } = await chooseEngine(config, log, ensureEngine);
-  const model = await ensureModel(config.model || undefined, { gpu });
+  const progress = provisionBars();
+  const { engine, gpu } = await chooseEngine(config, log, (build) => provisionEngine(build, progress));
+  const model = await provisionModel(config.model, { gpu }, progress);
   await assertPortFree(host, port);
   const threads = config.threads || defaultThreads();
   const worker = new LocalWorker({ id: 'worker', binary: engine.binary, model, threads, flashAttention: config.flashAttention, useGpu: gpu, gpuDevice: gpu ? options.gpuDevice : undefined, host, port });
