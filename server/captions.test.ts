@@ -10,7 +10,7 @@ import { decodeAudioFile } from '../engine/audio/wav.js';
 import { assetPath, haveAssets, REAL_MODEL } from '../test/helpers/assets.js';
 import { startTestServer } from '../test/helpers/server.js';
 import type { RunningServer } from './app.js';
-import { toS16le } from './commands/stream.js';
+import { toS16le } from '../cli/stream.js';
 import type { CaptionMessage } from './rooms.js';
 
 const CLIP = assetPath('audio', 'he', 'Hashlama117_0009.wav');

@@ -11,7 +11,7 @@ import { decodeAudioFile, encodeWav16k } from '../../engine/audio/wav.js';
 import { REPO_ROOT } from '../../engine/paths.js';
 import { wordErrorRate } from '../../engine/wer.js';
 import type { RunningServer } from '../../server/app.js';
-import { streamUrl, toS16le } from '../../server/commands/stream.js';
+import { streamUrl, toS16le } from '../../cli/stream.js';
 import { refusedPort } from '../../test/helpers/file-server.js';
 import { assetPath, haveAssets, REAL_MODEL } from '../../test/helpers/assets.js';
 import { startTestServer } from '../../test/helpers/server.js';

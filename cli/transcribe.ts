@@ -1,12 +1,12 @@
 import type { Command } from 'commander';
-import { decodeAudioFile } from '../../engine/audio/wav.js';
-import { toKolError, type KolError } from '../../engine/errors.js';
-import { transcribeOffline, type OfflineTranscript } from '../../engine/offline.js';
-import { SileroVad } from '../../engine/vad/silero.js';
-import { createLocalWorkers } from '../../engine/whisper/local-workers.js';
-import { WorkerPool } from '../../engine/whisper/pool.js';
-import type { TranscribeOptions } from '../../engine/whisper/types.js';
-import { provisionEngine, provisionModel } from '../../engine/whisper/provision.js';
+import { decodeAudioFile } from '../engine/audio/wav.js';
+import { toKolError, type KolError } from '../engine/errors.js';
+import { transcribeOffline, type OfflineTranscript } from '../engine/offline.js';
+import { SileroVad } from '../engine/vad/silero.js';
+import { createLocalWorkers } from '../engine/whisper/local-workers.js';
+import { WorkerPool } from '../engine/whisper/pool.js';
+import { provisionEngine, provisionModel } from '../engine/whisper/provision.js';
+import type { TranscribeOptions } from '../engine/whisper/types.js';
 import { provisionBars } from './progress.js';
 
 interface TranscribeFlags {

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
-import { cacheState, MODELS, modelsDir, pullModel, requireModel, resolveModel, type CacheState } from '../../engine/whisper/models.js';
-import { trackDownload } from '../../engine/whisper/provision.js';
+import { cacheState, MODELS, modelsDir, pullModel, requireModel, resolveModel, type CacheState } from '../engine/whisper/models.js';
+import { trackDownload } from '../engine/whisper/provision.js';
 import { formatBytes, provisionBars } from './progress.js';
 
 export function register(program: Command): void {

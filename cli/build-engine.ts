@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
-import { defaultCudaArchitectures } from '../../engine/whisper/build.js';
-import { provisionEngine } from '../../engine/whisper/provision.js';
+import { defaultCudaArchitectures } from '../engine/whisper/build.js';
+import { provisionEngine } from '../engine/whisper/provision.js';
 import { provisionBars } from './progress.js';
 
 export function register(program: Command): void {

@@ -11,15 +11,15 @@
  */
 import net from 'node:net';
 import type { Command } from 'commander';
-import { KolError, toKolError } from '../../engine/errors.js';
-import { log } from '../../engine/log.js';
-import { checkHealth } from '../../engine/whisper/client.js';
-import { defaultThreads } from '../../engine/whisper/local-workers.js';
-import { RESTART_BACKOFF_MS } from '../../engine/whisper/pool.js';
-import { provisionEngine, provisionModel } from '../../engine/whisper/provision.js';
-import { LocalWorker } from '../../engine/whisper/worker.js';
-import { loadConfig, type ServerConfig } from '../config.js';
-import { chooseEngine } from '../gpu.js';
+import { KolError, toKolError } from '../engine/errors.js';
+import { log } from '../engine/log.js';
+import { checkHealth } from '../engine/whisper/client.js';
+import { defaultThreads } from '../engine/whisper/local-workers.js';
+import { RESTART_BACKOFF_MS } from '../engine/whisper/pool.js';
+import { provisionEngine, provisionModel } from '../engine/whisper/provision.js';
+import { LocalWorker } from '../engine/whisper/worker.js';
+import { loadConfig, type ServerConfig } from '../server/config.js';
+import { chooseEngine } from '../server/gpu.js';
 import { provisionBars } from './progress.js';
 
 export const DEFAULT_WORKER_HOST = '0.0.0.0';

@@ -1,4 +1,4 @@
-import type { ProvisionProgress } from '../../engine/whisper/provision.js';
+import type { ProvisionProgress } from '../engine/whisper/provision.js';
 
 /**
  * Progress for long work (engine build, model download): an in-place bar on a terminal, and plain

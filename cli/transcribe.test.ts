@@ -8,12 +8,12 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import wavefile from 'wavefile';
-import { encodeWav16k } from '../../engine/audio/wav.js';
-import { wordErrorRate } from '../../engine/wer.js';
-import { assetPath, haveAssets, REAL_MODEL } from '../../test/helpers/assets.js';
-import { gatedTones, silence, whiteNoise } from '../../test/helpers/signals.js';
-import { runKolTranscribe, type TranscribeRun as Run } from '../../test/helpers/transcribe.js';
-import { wavBytes } from '../../test/helpers/wav-bytes.js';
+import { encodeWav16k } from '../engine/audio/wav.js';
+import { wordErrorRate } from '../engine/wer.js';
+import { assetPath, haveAssets, REAL_MODEL } from '../test/helpers/assets.js';
+import { gatedTones, silence, whiteNoise } from '../test/helpers/signals.js';
+import { runKolTranscribe, type TranscribeRun as Run } from '../test/helpers/transcribe.js';
+import { wavBytes } from '../test/helpers/wav-bytes.js';
 
 const CLIP = assetPath('audio', 'he', 'Hashlama117_0009.wav');
 const REFERENCE = assetPath('audio', 'he', 'Hashlama117_0009.txt');
