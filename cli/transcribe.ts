@@ -7,6 +7,7 @@ import { createLocalWorkers } from '../engine/whisper/local-workers.js';
 import { WorkerPool } from '../engine/whisper/pool.js';
 import { provisionEngine, provisionModel } from '../engine/whisper/provision.js';
 import type { TranscribeOptions } from '../engine/whisper/types.js';
+import { configuredModel } from '../server/config.js';
 import { provisionBars } from './progress.js';
 
 interface TranscribeFlags {
@@ -36,7 +37,7 @@ export function register(program: Command): void {
     .action(async (files: string[], flags: TranscribeFlags) => {
       const progress = provisionBars();
       const engine = await provisionEngine({}, progress);
-      const model = await provisionModel(flags.model || process.env.KOL_MODEL || '', { gpu: engine.cuda }, progress);
+      const model = await provisionModel(configuredModel(flags.model), { gpu: engine.cuda }, progress);
       const pool = new WorkerPool(createLocalWorkers({ binary: engine.binary, model, count: flags.workers, threads: flags.threads, useGpu: engine.cuda }));
       let vad: SileroVad | null = null;
       let failed = 0;
