@@ -15,10 +15,10 @@ import { createLocalWorkers } from '../engine/whisper/local-workers.js';
 import { WorkerPool } from '../engine/whisper/pool.js';
 import { REPO_ROOT } from '../engine/paths.js';
 import { benchEngine } from './lib/engine.js';
-import type { Clip } from '../test/helpers/assets.js';
+import type { Clip } from '../corpus/assets.js';
 import { sampleUsage } from './lib/proc.js';
 import { dist, EMPTY, loadNow, usageFields, werOf, type LatencyResult } from './lib/result.js';
-import type { BenchStream } from './streams.js';
+import type { BenchStream } from '../corpus/streams.js';
 
 export interface OfflineResult {
   clips: number;

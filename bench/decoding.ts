@@ -11,7 +11,7 @@ import { createLocalWorkers } from '../engine/whisper/local-workers.js';
 import { WorkerPool } from '../engine/whisper/pool.js';
 import type { TranscribeOptions } from '../engine/whisper/types.js';
 import { benchEngine } from './lib/engine.js';
-import { clips, REAL_MODEL } from '../test/helpers/assets.js';
+import { clips, REAL_MODEL } from '../corpus/assets.js';
 
 const threads = Number(process.argv[process.argv.indexOf('--threads') + 1]) || os.availableParallelism();
 const binaryArg = process.argv.indexOf('--binary');

@@ -18,7 +18,7 @@ import path from 'node:path';
 import { log as engineLog } from '../engine/log.js';
 import { REPO_ROOT } from '../engine/paths.js';
 import { defaultThreads } from '../engine/whisper/local-workers.js';
-import { clips as sharedClips, REAL_MODEL, type Clip } from '../test/helpers/assets.js';
+import { clips as sharedClips, REAL_MODEL, type Clip } from '../corpus/assets.js';
 import { offlineWerOf, runNaive, runOffline, runOfflineJoined, type OfflineResult } from './baselines.js';
 import { probeCapacity, profileGateway, type CapacityResult, type ProfileResult } from './capacity/probe.js';
 import { measureOurs, startOurServer, warmUp, type OurServer } from './latency.js';
@@ -29,7 +29,7 @@ import { fixed, mdTable, ratio, s } from './lib/stats.js';
 import { cdfChart, lineChart, type Series } from './lib/svg.js';
 import { measureWhisperLive, startWhisperLive, whisperLiveInstalled } from './peers/whisperlive.js';
 import { shapeRowOf, shapeTable, type ShapeRow } from './shapes.js';
-import { SHAPE_AUDIO, shapeStreams, type StreamShape } from './streams.js';
+import { SHAPE_AUDIO, shapeStreams, type StreamShape } from '../corpus/streams.js';
 
 export interface BenchOptions {
   quick: boolean;

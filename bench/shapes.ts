@@ -5,7 +5,7 @@
  */
 import { dist, fixed, mdTable, percentile, s, type Dist } from './lib/stats.js';
 import type { LatencyResult } from './lib/result.js';
-import type { BenchStream, FinalRecord, StreamRun, StreamShape } from './streams.js';
+import type { BenchStream, FinalRecord, StreamRun, StreamShape } from '../corpus/streams.js';
 
 export const CUT_REASONS: ReadonlyArray<FinalRecord['reason']> = ['silence', 'max_length', 'flush', 'eof'];
 

@@ -18,9 +18,9 @@ import { fileURLToPath } from 'node:url';
 import { streamAudio } from '../clients/cli/stream-client.js';
 import { REPO_ROOT } from '../engine/paths.js';
 import { configuredModel } from '../server/config.js';
-import { REAL_MODEL } from '../test/helpers/assets.js';
+import { REAL_MODEL } from '../corpus/assets.js';
 import { processTree } from './lib/proc.js';
-import { hebrewBenchStream, percentile } from './streams.js';
+import { hebrewBenchStream, percentile } from '../corpus/streams.js';
 
 export interface SoakSample {
   /** Seconds since the soak began. */

@@ -10,7 +10,7 @@ import { after, before, describe, test } from 'node:test';
 import wavefile from 'wavefile';
 import { encodeWav16k } from '../engine/audio/wav.js';
 import { wordErrorRate } from '../engine/wer.js';
-import { assetPath, haveAssets, REAL_MODEL } from '../test/helpers/assets.js';
+import { assetPath, haveAssets, REAL_MODEL } from '../corpus/assets.js';
 import { gatedTones, silence, whiteNoise } from '../test/helpers/signals.js';
 import { runKolTranscribe, type TranscribeRun as Run } from '../test/helpers/transcribe.js';
 import { wavBytes } from '../test/helpers/wav-bytes.js';

@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import fc from 'fast-check';
-import { assetPath, haveAssets, REAL_MODEL } from '../test/helpers/assets.js';
+import { assetPath, haveAssets, REAL_MODEL } from '../corpus/assets.js';
 import { engine } from '../test/helpers/engine.js';
 import { concatAudio, silence, whiteNoise } from '../test/helpers/signals.js';
 import { wavBytes } from '../test/helpers/wav-bytes.js';

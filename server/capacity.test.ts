@@ -15,7 +15,7 @@ import { DEGRADED_DECODING } from '../engine/scheduler.js';
 import { SileroVad } from '../engine/vad/silero.js';
 import { wordErrorRate } from '../engine/wer.js';
 import type { TranscribeOptions, Transcriber, Transcript } from '../engine/whisper/types.js';
-import { haveAssets, REAL_MODEL } from '../test/helpers/assets.js';
+import { haveAssets, REAL_MODEL } from '../corpus/assets.js';
 import { paced } from '../test/helpers/compat.js';
 import { cleanEnv, clipS16, heClip, KolProcess, RecordingClient, tryUpgrade, type Refusal } from '../test/helpers/production.js';
 import { startTestServer } from '../test/helpers/server.js';

@@ -7,7 +7,7 @@ import { after, before, test } from 'node:test';
 import WebSocket from 'ws';
 import { streamAudio } from '../clients/cli/stream-client.js';
 import { decodeAudioFile } from '../engine/audio/wav.js';
-import { assetPath, haveAssets, REAL_MODEL } from '../test/helpers/assets.js';
+import { assetPath, haveAssets, REAL_MODEL } from '../corpus/assets.js';
 import { startTestServer } from '../test/helpers/server.js';
 import type { RunningServer } from './app.js';
 import { toS16le } from '../cli/stream.js';

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import { streamAudio } from '../clients/cli/stream-client.js';
-import { haveAssets, REAL_MODEL } from '../test/helpers/assets.js';
+import { haveAssets, REAL_MODEL } from '../corpus/assets.js';
 import { toS16 } from '../test/helpers/production.js';
 import { startTestServer } from '../test/helpers/server.js';
 import { evenNotes } from '../test/helpers/signals.js';

@@ -10,7 +10,7 @@ import { decodeAudioFile } from '../engine/audio/wav.js';
 import { freePort } from '../engine/whisper/worker.js';
 import { wordErrorRate } from '../engine/wer.js';
 import { streamAudio } from '../clients/cli/stream-client.js';
-import { clips, haveAssets, REAL_MODEL } from '../test/helpers/assets.js';
+import { clips, haveAssets, REAL_MODEL } from '../corpus/assets.js';
 import { startTestServer } from '../test/helpers/server.js';
 import type { RunningServer } from './app.js';
 import type { CaptionMessage } from './rooms.js';

@@ -27,8 +27,8 @@ import type { TranscribeOptions } from '../../engine/whisper/types.js';
 import { DEFAULT_SEGMENTER_OPTIONS } from '../../engine/vad/segmenter.js';
 import { benchEngine } from '../lib/engine.js';
 import { DEFAULT_CONFIG } from '../../server/config.js';
-import { assetPath, clips } from '../../test/helpers/assets.js';
-import { rotatedBenchStreams } from '../streams.js';
+import { assetPath, clips } from '../../corpus/assets.js';
+import { rotatedBenchStreams } from '../../corpus/streams.js';
 
 export const PAYLOAD_DIR = path.join(REPO_ROOT, '.gpu-payload');
 /** What may travel to the GPU host: the working tree and the payload together. */

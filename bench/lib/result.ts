@@ -2,7 +2,7 @@
 import os from 'node:os';
 import { corpusWer } from '../../engine/wer.js';
 import type { ShapeStats } from '../shapes.js';
-import type { BenchStream, StreamShape } from '../streams.js';
+import type { BenchStream, StreamShape } from '../../corpus/streams.js';
 import { load1 } from './machine.js';
 import type { UsageWindow } from './proc.js';
 import { dist, type Dist } from './stats.js';

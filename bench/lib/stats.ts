@@ -1,5 +1,5 @@
 /** Small statistics and formatting helpers shared by the bench scripts. */
-import { percentile } from '../streams.js';
+import { percentile } from '../../corpus/streams.js';
 
 export { percentile };
 

@@ -13,7 +13,7 @@ import { wordErrorRate } from '../../engine/wer.js';
 import type { RunningServer } from '../../server/app.js';
 import { streamUrl, toS16le } from '../../cli/stream.js';
 import { refusedPort } from '../../test/helpers/file-server.js';
-import { assetPath, haveAssets, REAL_MODEL } from '../../test/helpers/assets.js';
+import { assetPath, haveAssets, REAL_MODEL } from '../../corpus/assets.js';
 import { startTestServer } from '../../test/helpers/server.js';
 import { recordingAssets, speechRecording } from '../../test/helpers/recording.js';
 import { kolTranscribe } from '../../test/helpers/transcribe.js';

@@ -9,7 +9,7 @@ import { test } from 'node:test';
 import WebSocket from 'ws';
 import { decodeAudioFile } from '../../engine/audio/wav.js';
 import { normalizeText } from '../../engine/wer.js';
-import { assetPath, haveAssets, REAL_MODEL } from '../../test/helpers/assets.js';
+import { assetPath, haveAssets, REAL_MODEL } from '../../corpus/assets.js';
 import { sleep, waitUntil } from '../../test/helpers/production.js';
 import { startTestServer } from '../../test/helpers/server.js';
 import { floatToInt16 } from './resampler.js';

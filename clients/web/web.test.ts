@@ -11,7 +11,7 @@ import { test } from 'node:test';
 import type { Page } from 'playwright-core';
 import { encodeWav16k } from '../../engine/audio/wav.js';
 import { normalizeText, wordErrorRate } from '../../engine/wer.js';
-import { haveAssets, REAL_MODEL } from '../../test/helpers/assets.js';
+import { haveAssets, REAL_MODEL } from '../../corpus/assets.js';
 import { ARTIFACTS_DIR, haveChromium, launchChromium } from '../../test/helpers/browser.js';
 import { alphaAt, decodePng } from '../../test/helpers/png.js';
 import { startTestServer } from '../../test/helpers/server.js';

@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
 import wavefile from 'wavefile';
-import { assetPath, clips, haveAssets } from '../../test/helpers/assets.js';
+import { assetPath, clips, haveAssets } from '../../corpus/assets.js';
 import { chunk, listChunk, u32, wavBytes } from '../../test/helpers/wav-bytes.js';
 import { isKolError } from '../errors.js';
 import { decodeAudioFile, encodeWav16k } from './wav.js';

@@ -10,7 +10,7 @@ import { after, before, describe, test, type TestContext } from 'node:test';
 import { decodeAudioFile } from '../audio/wav.js';
 import { isKolError } from '../errors.js';
 import { corpusWer } from '../wer.js';
-import { clips, haveAssets, REAL_MODEL, assetPath } from '../../test/helpers/assets.js';
+import { clips, haveAssets, REAL_MODEL, assetPath } from '../../corpus/assets.js';
 import { engine } from '../../test/helpers/engine.js';
 import { createLocalWorkers } from './local-workers.js';
 import { audioCtxFor } from './client.js';

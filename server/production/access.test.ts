@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import WebSocket from 'ws';
 import type { RunningServer } from '../app.js';
-import { haveAssets, REAL_MODEL } from '../../test/helpers/assets.js';
+import { haveAssets, REAL_MODEL } from '../../corpus/assets.js';
 import { capturingLogger } from '../../test/helpers/log.js';
 import { RecordingClient, sleep, tryUpgrade, waitUntil, type Refusal } from '../../test/helpers/production.js';
 import { startTestServer } from '../../test/helpers/server.js';

@@ -15,7 +15,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { describe, test } from 'node:test';
 import { cacheDir, REPO_ROOT } from '../../engine/paths.js';
-import { haveAssets, REAL_MODEL } from '../../test/helpers/assets.js';
+import { haveAssets, REAL_MODEL } from '../../corpus/assets.js';
 import { freeTcpPort, KolProcess, waitUntil } from '../../test/helpers/production.js';
 
 interface Stage {

@@ -17,7 +17,7 @@ import { wordErrorRate } from '../../engine/wer.js';
 import { streamAudio, type StreamResult } from '../../clients/cli/stream-client.js';
 import type { RunningServer } from '../app.js';
 import { parseClientMessage } from '../protocol.js';
-import { haveAssets, REAL_MODEL } from '../../test/helpers/assets.js';
+import { haveAssets, REAL_MODEL } from '../../corpus/assets.js';
 import { clipS16, heClip, RecordingClient, sleep, waitUntil } from '../../test/helpers/production.js';
 import { startTestServer } from '../../test/helpers/server.js';
 import { seeded } from '../../test/helpers/signals.js';

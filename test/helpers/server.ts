@@ -1,7 +1,7 @@
 import type { Logger } from '../../engine/log.js';
 import { startServer, type RunningServer } from '../../server/app.js';
 import { DEFAULT_CONFIG, type ServerConfig } from '../../server/config.js';
-import { REAL_MODEL } from './assets.js';
+import { REAL_MODEL } from '../../corpus/assets.js';
 
 /**
  * A real server on a free port with real whisper-server workers on the real base model (2 workers,

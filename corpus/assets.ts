@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { TestContext } from 'node:test';
-import { REPO_ROOT } from '../../engine/paths.js';
+import { REPO_ROOT } from '../engine/paths.js';
 
 /** The shared test data: KOL_ASSETS, falling back to ../shared/assets beside the repository. */
 export const ASSETS_DIR = path.resolve(process.env.KOL_ASSETS ?? path.join(REPO_ROOT, '..', 'shared', 'assets'));

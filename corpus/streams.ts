@@ -8,7 +8,7 @@ import { decodeAudioFile } from '../engine/audio/wav.js';
 import { corpusWer } from '../engine/wer.js';
 import { streamAudio } from '../clients/cli/stream-client.js';
 import type { ServerMessage } from '../server/protocol.js';
-import { assetPath, clips, type Clip } from '../test/helpers/assets.js';
+import { assetPath, clips, type Clip } from './assets.js';
 
 const RATE = 16_000;
 
