@@ -10,7 +10,8 @@ import { dist, EMPTY, loadNow, usageFields, werOf, type LatencyResult } from './
 import type { ServerProcMessage, ServerProcStats } from './server-proc.js';
 import type { Clip } from '../corpus/assets.js';
 import { shapeStats } from './shapes.js';
-import { joinClips, runStaggered, runStream, type BenchStream, type StreamShape } from '../corpus/streams.js';
+import { joinClips, type BenchStream, type StreamShape } from '../corpus/streams.js';
+import { runStaggered, runStream } from './stream-run.js';
 
 export interface OurServer {
   helper: Helper<ServerProcMessage>;

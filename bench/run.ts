@@ -11,7 +11,7 @@
  * Options: --streams 1,2,4 (concurrency sweep), --workers N, --threads N, --model PATH, --clips N (first N clips),
  *   --skip kol,continuous,asimov,sweeps,offline,naive,peers,capacity, --out DIR; --render RAW.json re-renders an earlier run's report.
  * Shapes of speech: the continuous stream (clips joined by breaths) and, in the full run, asimov.wav, at 1 and
- * 4 speakers, next to the paused stream of the sweep (bench/streams.ts, bench/shapes.ts).
+ * 4 speakers, next to the paused stream of the sweep (corpus/streams.ts, bench/shapes.ts).
  */
 import fs from 'node:fs';
 import path from 'node:path';

@@ -14,7 +14,8 @@ import { DEFAULT_SEGMENTER_OPTIONS, Segmenter, type SegmenterEvent, type Segment
 import { SileroVad } from '../engine/vad/silero.js';
 import { WHISPER_SAMPLE_RATE } from '../engine/whisper/types.js';
 import { assetPath, clips } from '../corpus/assets.js';
-import { CONTINUOUS_GAPS_S, PAUSED_GAPS_S, joinClips, percentile, type Utterance } from '../corpus/streams.js';
+import { CONTINUOUS_GAPS_S, PAUSED_GAPS_S, joinClips, type Utterance } from '../corpus/streams.js';
+import { percentile } from './lib/stats.js';
 
 interface Probed {
   name: string;

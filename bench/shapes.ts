@@ -5,7 +5,8 @@
  */
 import { dist, fixed, mdTable, percentile, s, type Dist } from './lib/stats.js';
 import type { LatencyResult } from './lib/result.js';
-import type { BenchStream, FinalRecord, StreamRun, StreamShape } from '../corpus/streams.js';
+import type { BenchStream, StreamShape } from '../corpus/streams.js';
+import type { FinalRecord, StreamRun } from './stream-run.js';
 
 export const CUT_REASONS: ReadonlyArray<FinalRecord['reason']> = ['silence', 'max_length', 'flush', 'eof'];
 

@@ -20,7 +20,8 @@ import { REPO_ROOT } from '../engine/paths.js';
 import { configuredModel } from '../server/config.js';
 import { REAL_MODEL } from '../corpus/assets.js';
 import { processTree } from './lib/proc.js';
-import { hebrewBenchStream, percentile } from '../corpus/streams.js';
+import { hebrewBenchStream } from '../corpus/streams.js';
+import { percentile } from './lib/stats.js';
 
 export interface SoakSample {
   /** Seconds since the soak began. */

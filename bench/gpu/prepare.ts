@@ -154,7 +154,7 @@ async function sizingInputs() {
   const vadFrameS = 512 / 16_000;
   return {
     latencyTargetS: 1,
-    // The bench's Hebrew stream: 12 utterances with 0.9–2.0 s pauses (bench/streams.ts).
+    // The bench's Hebrew stream: 12 utterances with 0.9–2.0 s pauses (corpus/streams.ts).
     secondsPerFinal: stream.seconds / stream.utterances.length,
     // An utterance plus the segmenter's pre-roll and tail.
     finalAudioSeconds: speech + (DEFAULT_SEGMENTER_OPTIONS.preRollMs + DEFAULT_SEGMENTER_OPTIONS.tailPadMs) / 1000,

@@ -9,7 +9,8 @@ import { after, before, describe, test } from 'node:test';
 import { streamAudio } from '../../clients/cli/stream-client.js';
 import type { RunningServer } from '../app.js';
 import { errorCodeOf } from '../gateway-support.js';
-import { haveAssets, REAL_MODEL } from '../../corpus/assets.js';
+import { REAL_MODEL } from '../../corpus/assets.js';
+import { haveAssets } from '../../test/helpers/assets.js';
 import { clipS16, heClip, RecordingClient, waitUntil } from '../../test/helpers/production.js';
 import { startTestServer } from '../../test/helpers/server.js';
 
