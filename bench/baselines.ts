@@ -14,11 +14,11 @@ import { corpusWer, type TranscriptPair } from '../engine/wer.js';
 import { createLocalWorkers } from '../engine/whisper/local-workers.js';
 import { WorkerPool } from '../engine/whisper/pool.js';
 import { REPO_ROOT } from '../engine/paths.js';
-import { ensureEngine } from '../server/commands/build-engine.js';
-import type { Clip } from '../test/helpers/assets.js';
+import { benchEngine } from './lib/engine.js';
+import type { Clip } from '../corpus/assets.js';
 import { sampleUsage } from './lib/proc.js';
 import { dist, EMPTY, loadNow, usageFields, werOf, type LatencyResult } from './lib/result.js';
-import type { BenchStream } from './streams.js';
+import type { BenchStream } from '../corpus/streams.js';
 
 export interface OfflineResult {
   clips: number;
@@ -111,7 +111,7 @@ export interface NaiveOptions {
 /** N naive clients at once, each posting its fixed chunks one after another to a shared pool of whisper-servers. */
 export async function runNaive(streams: BenchStream[], options: NaiveOptions): Promise<LatencyResult> {
   const chunkS = options.chunkS ?? 5;
-  const engine = await ensureEngine({ cuda: options.gpu ?? false });
+  const engine = await benchEngine(options.gpu ?? false);
   const pool = new WorkerPool(createLocalWorkers({ binary: engine.binary, model: options.model, count: options.workers, threads: options.threads, useGpu: options.gpu ?? false }));
   await pool.start();
   try {

@@ -10,12 +10,12 @@ import { corpusWer } from '../engine/wer.js';
 import { createLocalWorkers } from '../engine/whisper/local-workers.js';
 import { WorkerPool } from '../engine/whisper/pool.js';
 import type { TranscribeOptions } from '../engine/whisper/types.js';
-import { ensureEngine } from '../server/commands/build-engine.js';
-import { clips, REAL_MODEL } from '../test/helpers/assets.js';
+import { benchEngine } from './lib/engine.js';
+import { clips, REAL_MODEL } from '../corpus/assets.js';
 
 const threads = Number(process.argv[process.argv.indexOf('--threads') + 1]) || os.availableParallelism();
 const binaryArg = process.argv.indexOf('--binary');
-const binary = binaryArg > 0 ? process.argv[binaryArg + 1] : (await ensureEngine({ cuda: false })).binary;
+const binary = binaryArg > 0 ? process.argv[binaryArg + 1] : (await benchEngine(false)).binary;
 const pool = new WorkerPool(createLocalWorkers({ binary, model: REAL_MODEL, count: 1, threads }));
 await pool.start();
 

@@ -8,9 +8,10 @@ import { spawnHelper, type Helper } from './lib/child.js';
 import { sampleUsage } from './lib/proc.js';
 import { dist, EMPTY, loadNow, usageFields, werOf, type LatencyResult } from './lib/result.js';
 import type { ServerProcMessage, ServerProcStats } from './server-proc.js';
-import type { Clip } from '../test/helpers/assets.js';
+import type { Clip } from '../corpus/assets.js';
 import { shapeStats } from './shapes.js';
-import { joinClips, runStaggered, runStream, type BenchStream, type StreamShape } from './streams.js';
+import { joinClips, type BenchStream, type StreamShape } from '../corpus/streams.js';
+import { runStaggered, runStream } from './stream-run.js';
 
 export interface OurServer {
   helper: Helper<ServerProcMessage>;

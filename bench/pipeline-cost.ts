@@ -9,7 +9,7 @@ import { decodeAudioFile } from '../engine/audio/wav.js';
 import { Scheduler, type SchedulablePool } from '../engine/scheduler.js';
 import { SpeechStream } from '../engine/stream.js';
 import { SileroVad } from '../engine/vad/silero.js';
-import { assetPath } from '../test/helpers/assets.js';
+import { assetPath } from '../corpus/assets.js';
 
 function arg(name: string, fallback: string): string {
   const at = process.argv.indexOf(`--${name}`);

@@ -12,7 +12,8 @@ import { cdfChart, lineChart } from './lib/svg.js';
 import type { LatencyResult } from './lib/result.js';
 import { parseArgs, renderMarkdown, renderPlots, shapeRows, type BenchReport } from './run.js';
 import { shapeStats } from './shapes.js';
-import type { BenchStream, StreamRun } from './streams.js';
+import type { BenchStream } from '../corpus/streams.js';
+import type { StreamRun } from './stream-run.js';
 
 function result(system: string, concurrency: number, p50: number, wer: number): LatencyResult {
   const d = dist([p50, p50 * 1.5]);

@@ -11,14 +11,14 @@
  * Options: --streams 1,2,4 (concurrency sweep), --workers N, --threads N, --model PATH, --clips N (first N clips),
  *   --skip kol,continuous,asimov,sweeps,offline,naive,peers,capacity, --out DIR; --render RAW.json re-renders an earlier run's report.
  * Shapes of speech: the continuous stream (clips joined by breaths) and, in the full run, asimov.wav, at 1 and
- * 4 speakers, next to the paused stream of the sweep (bench/streams.ts, bench/shapes.ts).
+ * 4 speakers, next to the paused stream of the sweep (corpus/streams.ts, bench/shapes.ts).
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import { log as engineLog } from '../engine/log.js';
 import { REPO_ROOT } from '../engine/paths.js';
 import { defaultThreads } from '../engine/whisper/local-workers.js';
-import { clips as sharedClips, REAL_MODEL, type Clip } from '../test/helpers/assets.js';
+import { clips as sharedClips, REAL_MODEL, type Clip } from '../corpus/assets.js';
 import { offlineWerOf, runNaive, runOffline, runOfflineJoined, type OfflineResult } from './baselines.js';
 import { probeCapacity, profileGateway, type CapacityResult, type ProfileResult } from './capacity/probe.js';
 import { measureOurs, startOurServer, warmUp, type OurServer } from './latency.js';
@@ -29,7 +29,7 @@ import { fixed, mdTable, ratio, s } from './lib/stats.js';
 import { cdfChart, lineChart, type Series } from './lib/svg.js';
 import { measureWhisperLive, startWhisperLive, whisperLiveInstalled } from './peers/whisperlive.js';
 import { shapeRowOf, shapeTable, type ShapeRow } from './shapes.js';
-import { SHAPE_AUDIO, shapeStreams, type StreamShape } from './streams.js';
+import { SHAPE_AUDIO, shapeStreams, type StreamShape } from '../corpus/streams.js';
 
 export interface BenchOptions {
   quick: boolean;

@@ -13,8 +13,9 @@ import { FRAME_SAMPLES, FrameChunker } from '../engine/vad/frames.js';
 import { DEFAULT_SEGMENTER_OPTIONS, Segmenter, type SegmenterEvent, type SegmenterOptions } from '../engine/vad/segmenter.js';
 import { SileroVad } from '../engine/vad/silero.js';
 import { WHISPER_SAMPLE_RATE } from '../engine/whisper/types.js';
-import { assetPath, clips } from '../test/helpers/assets.js';
-import { CONTINUOUS_GAPS_S, PAUSED_GAPS_S, joinClips, percentile, type Utterance } from './streams.js';
+import { assetPath, clips } from '../corpus/assets.js';
+import { CONTINUOUS_GAPS_S, PAUSED_GAPS_S, joinClips, type Utterance } from '../corpus/streams.js';
+import { percentile } from './lib/stats.js';
 
 interface Probed {
   name: string;

@@ -3,36 +3,12 @@
  * segmenter cut the speech, how the finals were decoded, and WER against offline transcription of
  * the same files. Shared by `bench/stream-latency.ts` and the full bench's report.
  */
-import { dist, fixed, mdTable, percentile, s, type Dist } from './lib/stats.js';
-import type { LatencyResult } from './lib/result.js';
-import type { BenchStream, FinalRecord, StreamRun, StreamShape } from './streams.js';
+import { dist, fixed, mdTable, percentile, s } from './lib/stats.js';
+import type { LatencyResult, ShapeStats } from './lib/result.js';
+import type { BenchStream, StreamShape } from '../corpus/streams.js';
+import type { FinalRecord, StreamRun } from './stream-run.js';
 
 export const CUT_REASONS: ReadonlyArray<FinalRecord['reason']> = ['silence', 'max_length', 'flush', 'eof'];
-
-export interface ShapeStats {
-  /** Final messages received, and the known utterances a final covered (of all). */
-  finals: number;
-  covered: number;
-  utterances: number;
-  /**
-   * End of speech → final (ms). Where the stream has known utterances, the client's clock from the
-   * utterance's last sample sent; where it has none (a recording without a transcript), the server's
-   * own `latency_ms` of every final.
-   */
-  eosToFinal: Dist;
-  eosSource: 'client' | 'server';
-  /** Every final's inference and queueing (server figures, ms). */
-  inference: Dist;
-  queue: Dist;
-  /** Every final's segment length (s), and its 5th percentile. */
-  segmentS: Dist;
-  segmentP5S: number;
-  reasons: Record<FinalRecord['reason'], number>;
-  degraded: number;
-  partials: number;
-  speechSeconds: number;
-  firstPartial: Dist;
-}
 
 export function shapeStats(streams: BenchStream[], runs: StreamRun[]): ShapeStats {
   const segments = runs.flatMap((r) => r.segments);

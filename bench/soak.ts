@@ -17,9 +17,11 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { streamAudio } from '../clients/cli/stream-client.js';
 import { REPO_ROOT } from '../engine/paths.js';
-import { REAL_MODEL } from '../test/helpers/assets.js';
+import { configuredModel } from '../server/config.js';
+import { REAL_MODEL } from '../corpus/assets.js';
 import { processTree } from './lib/proc.js';
-import { hebrewBenchStream, percentile } from './streams.js';
+import { hebrewBenchStream } from '../corpus/streams.js';
+import { percentile } from './lib/stats.js';
 
 export interface SoakSample {
   /** Seconds since the soak began. */
@@ -66,7 +68,7 @@ export interface SoakOptions {
 
 /** Admission (KOL_CAPACITY) is left to the session limit: the soak loads the server on purpose. */
 async function startServerProcess(extra: Record<string, string> = {}): Promise<{ child: ChildProcess; url: string }> {
-  const env = { ...process.env, KOL_MODEL: process.env.KOL_MODEL ?? REAL_MODEL, KOL_PORT: '0', KOL_HOST: '127.0.0.1', KOL_WORKERS: '2', KOL_THREADS: '1', KOL_GPU: 'off', KOL_LOG_LEVEL: 'info', KOL_CAPACITY: '200', ...extra };
+  const env = { ...process.env, KOL_MODEL: configuredModel() || REAL_MODEL, KOL_PORT: '0', KOL_HOST: '127.0.0.1', KOL_WORKERS: '2', KOL_THREADS: '1', KOL_GPU: 'off', KOL_LOG_LEVEL: 'info', KOL_CAPACITY: '200', ...extra };
   const child = spawn(process.execPath, [path.join(REPO_ROOT, 'bin', 'kol.js'), 'serve'], { env, stdio: ['ignore', 'ignore', 'pipe'] });
   const url = await new Promise<string>((resolve, reject) => {
     let pending = '';

@@ -14,12 +14,12 @@
 import path from 'node:path';
 import { defaultThreads } from '../engine/whisper/local-workers.js';
 import { DEFAULT_CONFIG } from '../server/config.js';
-import { clips, REAL_MODEL } from '../test/helpers/assets.js';
+import { clips, REAL_MODEL } from '../corpus/assets.js';
 import { offlineWerOf, runOfflineJoined, type OfflineResult } from './baselines.js';
 import { measureOurs, startOurServer, warmUp } from './latency.js';
 import { machineInfo } from './lib/machine.js';
 import { shapeRowOf, shapeTable, type ShapeRow } from './shapes.js';
-import { SHAPE_AUDIO, shapeStreams, STREAM_SHAPES, type BenchStream, type StreamShape } from './streams.js';
+import { SHAPE_AUDIO, shapeStreams, STREAM_SHAPES, type BenchStream, type StreamShape } from '../corpus/streams.js';
 
 const argv = process.argv.slice(2);
 function arg(name: string, fallback: string): string {

@@ -10,7 +10,8 @@ import { Scheduler, type ScheduledRecord } from './scheduler.js';
 import { partialOptions } from './stream.js';
 import { createLocalWorkers } from './whisper/local-workers.js';
 import { WorkerPool } from './whisper/pool.js';
-import { clips, haveAssets, REAL_MODEL } from '../test/helpers/assets.js';
+import { clips, REAL_MODEL } from '../corpus/assets.js';
+import { haveAssets } from '../test/helpers/assets.js';
 import { engine } from '../test/helpers/engine.js';
 
 const FINAL = { language: 'he', beamSize: 5 };

@@ -6,9 +6,10 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { CONTINUOUS_GAPS_S, joinClips } from '../bench/streams.js';
+import { CONTINUOUS_GAPS_S, joinClips } from '../corpus/streams.js';
 import { FakePool, type Answer, type FakeJob } from '../test/helpers/fake-pool.js';
-import { clips, haveAssets } from '../test/helpers/assets.js';
+import { clips } from '../corpus/assets.js';
+import { haveAssets } from '../test/helpers/assets.js';
 import { sleep, waitUntil } from '../test/helpers/production.js';
 import { KolError } from './errors.js';
 import { Scheduler } from './scheduler.js';

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // `npm test`: builds the whisper.cpp engine once (cached, with progress), then runs every *.test.ts
-// under engine/, server/, clients/, bench/ and test/ with node's test runner, one file at a time (the
+// under cli/, engine/, server/, clients/, corpus/, bench/ and test/ with node's test runner, one file at a time (the
 // tests start real whisper-server processes, and this machine may have only 2 cores).
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -25,7 +25,7 @@ function findTests(dir) {
 
 // Optional filters: `npm test -- engine/whisper` runs only the test files whose path contains one of them.
 const filters = process.argv.slice(2);
-const files = ['engine', 'server', 'clients', 'bench', 'test']
+const files = ['cli', 'engine', 'server', 'clients', 'corpus', 'bench', 'test']
   .flatMap(findTests)
   .filter((f) => filters.length === 0 || filters.some((x) => f.includes(x)))
   .sort();

@@ -7,10 +7,11 @@ import { after, before, test } from 'node:test';
 import WebSocket from 'ws';
 import { streamAudio } from '../clients/cli/stream-client.js';
 import { decodeAudioFile } from '../engine/audio/wav.js';
-import { assetPath, haveAssets, REAL_MODEL } from '../test/helpers/assets.js';
+import { assetPath, REAL_MODEL } from '../corpus/assets.js';
+import { haveAssets } from '../test/helpers/assets.js';
 import { startTestServer } from '../test/helpers/server.js';
 import type { RunningServer } from './app.js';
-import { toS16le } from './commands/stream.js';
+import { toS16le } from '../cli/stream.js';
 import type { CaptionMessage } from './captions/rooms.js';
 
 const CLIP = assetPath('audio', 'he', 'Hashlama117_0009.wav');

@@ -125,6 +125,15 @@ function fromString(key: Key, raw: string): unknown {
   return raw;
 }
 
+/**
+ * The model setting where the rest of the configuration does not apply (`kol transcribe`, the soak
+ * bench): a --model flag, else KOL_MODEL; '' means the host default. `||`: an empty KOL_MODEL
+ * (compose's `${KOL_MODEL:-}`) means the default too, not a model named "".
+ */
+export function configuredModel(flag?: string, env: NodeJS.ProcessEnv = process.env): string {
+  return flag || env[envName('model')] || '';
+}
+
 export interface ConfigSources {
   /** Path of a JSON config file; default KOL_CONFIG, else ./kol.config.json when it exists. */
   file?: string;

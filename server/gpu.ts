@@ -68,7 +68,7 @@ export const hostGpuProbe: GpuProbe = {
 };
 
 /**
- * Picks CPU or GPU and returns the engine build to run. `build` is `ensureEngine` (cached builds are
+ * Picks CPU or GPU and returns the engine build to run. `build` is `provisionEngine` (cached builds are
  * instant); tests pass a stand-in to simulate a failing CUDA build.
  */
 export async function chooseEngine(config: Pick<ServerConfig, 'gpu' | 'gpuFallback' | 'gpuDevices'>, logger: Logger, build: EngineBuilder, probe: GpuProbe = hostGpuProbe): Promise<EngineChoice> {

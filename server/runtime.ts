@@ -9,10 +9,9 @@ import type { StreamTuning } from '../engine/stream.js';
 import { SileroVad } from '../engine/vad/silero.js';
 import { createLocalWorkers, defaultThreads } from '../engine/whisper/local-workers.js';
 import { WorkerPool } from '../engine/whisper/pool.js';
+import { logProgress, provisionEngine, provisionModel } from '../engine/whisper/provision.js';
 import { RemoteWorker } from '../engine/whisper/remote-worker.js';
 import type { WorkerHandle } from '../engine/whisper/worker.js';
-import { ensureEngine } from './commands/build-engine.js';
-import { ensureModel } from './commands/models.js';
 import type { ServerConfig } from './config.js';
 import { chooseEngine, type EngineBuilder } from './gpu.js';
 
@@ -28,24 +27,28 @@ export interface Runtime {
   close(): Promise<void>;
 }
 
-/** `build` builds or finds whisper-server (default `ensureEngine`); tests pass a failing one to exercise the GPU fallback. */
-export async function startRuntime(config: ServerConfig, logger: Logger, build: EngineBuilder = ensureEngine): Promise<Runtime> {
+/**
+ * `build` builds or finds whisper-server (default `provisionEngine`); tests pass a failing one to
+ * exercise the GPU fallback. A first build or model download is logged as it goes.
+ */
+export async function startRuntime(config: ServerConfig, logger: Logger, build?: EngineBuilder): Promise<Runtime> {
+  const progress = logProgress(logger);
   const needLocal = config.workers > 0 || (config.partialModel !== '' && config.partialWorkers > 0);
   // GPU or CPU (with the configured fallback when the GPU or its CUDA build is unusable): gpu.ts.
-  const choice = needLocal ? await chooseEngine(config, logger, build) : null;
+  const choice = needLocal ? await chooseEngine(config, logger, build ?? ((options) => provisionEngine(options, progress))) : null;
   const engine = choice?.engine ?? null;
   const gpu = choice?.gpu ?? false;
 
   const finalWorkers: WorkerHandle[] = config.workerUrls.map((url, i) => new RemoteWorker({ id: `r${i}`, baseUrl: url }));
   if (engine && config.workers > 0) {
-    const model = await ensureModel(config.model || undefined, { gpu });
+    const model = await provisionModel(config.model, { gpu }, progress);
     finalWorkers.push(...createLocalWorkers({ binary: engine.binary, model, count: config.workers, threads: config.threads || undefined, flashAttention: config.flashAttention, useGpu: gpu, gpuDevices: config.gpuDevices }));
     logger.info({ model, workers: config.workers, gpu }, 'starting whisper workers');
   }
   const finalPool = new WorkerPool(finalWorkers, { requestTimeoutMs: config.requestTimeoutMs });
   let partialPool: WorkerPool | null = null;
   if (engine && config.partialModel && config.partialWorkers > 0) {
-    const model = await ensureModel(config.partialModel, { gpu });
+    const model = await provisionModel(config.partialModel, { gpu }, progress);
     partialPool = new WorkerPool(
       createLocalWorkers({ binary: engine.binary, model, count: config.partialWorkers, threads: config.threads || undefined, flashAttention: config.flashAttention, useGpu: gpu, gpuDevices: config.gpuDevices, idPrefix: 'p' }),
       { requestTimeoutMs: config.requestTimeoutMs },

@@ -8,7 +8,7 @@
  */
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import WebSocket from 'ws';
-import { hebrewBenchStream } from '../streams.js';
+import { hebrewBenchStream } from '../../corpus/streams.js';
 
 export type ClientsMessage =
   | { type: 'ready' }

@@ -25,10 +25,10 @@ import { audioCtxFor, inferenceFields, requestInference } from '../../engine/whi
 import { createLocalWorkers } from '../../engine/whisper/local-workers.js';
 import type { TranscribeOptions } from '../../engine/whisper/types.js';
 import { DEFAULT_SEGMENTER_OPTIONS } from '../../engine/vad/segmenter.js';
-import { ensureEngine } from '../../server/commands/build-engine.js';
+import { benchEngine } from '../lib/engine.js';
 import { DEFAULT_CONFIG } from '../../server/config.js';
-import { assetPath, clips } from '../../test/helpers/assets.js';
-import { rotatedBenchStreams } from '../streams.js';
+import { assetPath, clips } from '../../corpus/assets.js';
+import { rotatedBenchStreams } from '../../corpus/streams.js';
 
 export const PAYLOAD_DIR = path.join(REPO_ROOT, '.gpu-payload');
 /** What may travel to the GPU host: the working tree and the payload together. */
@@ -110,7 +110,7 @@ interface ClipReference {
 
 /** Transcribes the clips with kol's CPU engine, the same model file and the fields check.py sends. */
 async function cpuReference(clipsDir: string): Promise<{ clips: ClipReference[]; engine: unknown; threads: number }> {
-  const engine = await ensureEngine({ cuda: false });
+  const engine = await benchEngine(false);
   const threads = Math.max(1, Math.min(8, os.availableParallelism()));
   const [worker] = createLocalWorkers({ binary: engine.binary, model: MODEL, count: 1, threads });
   await worker.start();
@@ -154,7 +154,7 @@ async function sizingInputs() {
   const vadFrameS = 512 / 16_000;
   return {
     latencyTargetS: 1,
-    // The bench's Hebrew stream: 12 utterances with 0.9–2.0 s pauses (bench/streams.ts).
+    // The bench's Hebrew stream: 12 utterances with 0.9–2.0 s pauses (corpus/streams.ts).
     secondsPerFinal: stream.seconds / stream.utterances.length,
     // An utterance plus the segmenter's pre-roll and tail.
     finalAudioSeconds: speech + (DEFAULT_SEGMENTER_OPTIONS.preRollMs + DEFAULT_SEGMENTER_OPTIONS.tailPadMs) / 1000,

@@ -17,7 +17,7 @@ import { REPO_ROOT } from '../../engine/paths.js';
 import { inferenceFields } from '../../engine/whisper/client.js';
 import { encodeWav16k } from '../../engine/audio/wav.js';
 import { createLocalWorkers } from '../../engine/whisper/local-workers.js';
-import { ensureEngine } from '../../server/commands/build-engine.js';
+import { benchEngine } from './engine.js';
 import { dist, type Dist } from './stats.js';
 
 export const RANDOM_TURBO = path.join(REPO_ROOT, 'bench', '.venv', 'models', 'ggml-large-v3-turbo-random.bin');
@@ -84,7 +84,7 @@ export interface DecodeBudgetRow {
 
 /** Direct requests to one whisper-server: time and tokens decoded per request, temperature fallback off. */
 export async function decodeBudget(options: { model: string; gpu: boolean; threads?: number; repeats?: number }): Promise<DecodeBudgetRow[]> {
-  const engine = await ensureEngine({ cuda: options.gpu });
+  const engine = await benchEngine(options.gpu);
   const [worker] = createLocalWorkers({ binary: engine.binary, model: options.model, count: 1, threads: options.threads, useGpu: options.gpu });
   await worker.start();
   const rows: DecodeBudgetRow[] = [];

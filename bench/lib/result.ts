@@ -1,8 +1,8 @@
 /** The one shape every system's latency run is reported in, so that kol, the baselines and the peers line up. */
 import os from 'node:os';
 import { corpusWer } from '../../engine/wer.js';
-import type { ShapeStats } from '../shapes.js';
-import type { BenchStream, StreamShape } from '../streams.js';
+import type { BenchStream, StreamShape } from '../../corpus/streams.js';
+import type { FinalRecord } from '../stream-run.js';
 import { load1 } from './machine.js';
 import type { UsageWindow } from './proc.js';
 import { dist, type Dist } from './stats.js';
@@ -49,6 +49,32 @@ export interface LatencyResult {
   /** kol only: the shape of speech played, and its segments, cut reasons, decoding and partial rate. */
   shape?: StreamShape;
   speech?: ShapeStats;
+}
+
+/** How a kol run's speech was cut and decoded, per shape × speakers (computed by shapes.ts). */
+export interface ShapeStats {
+  /** Final messages received, and the known utterances a final covered (of all). */
+  finals: number;
+  covered: number;
+  utterances: number;
+  /**
+   * End of speech → final (ms). Where the stream has known utterances, the client's clock from the
+   * utterance's last sample sent; where it has none (a recording without a transcript), the server's
+   * own `latency_ms` of every final.
+   */
+  eosToFinal: Dist;
+  eosSource: 'client' | 'server';
+  /** Every final's inference and queueing (server figures, ms). */
+  inference: Dist;
+  queue: Dist;
+  /** Every final's segment length (s), and its 5th percentile. */
+  segmentS: Dist;
+  segmentP5S: number;
+  reasons: Record<FinalRecord['reason'], number>;
+  degraded: number;
+  partials: number;
+  speechSeconds: number;
+  firstPartial: Dist;
 }
 
 export const EMPTY: Dist = { n: 0, p50: NaN, p95: NaN, max: NaN, mean: NaN };

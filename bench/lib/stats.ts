@@ -1,7 +1,9 @@
 /** Small statistics and formatting helpers shared by the bench scripts. */
-import { percentile } from '../streams.js';
-
-export { percentile };
+export function percentile(values: number[], p: number): number {
+  if (values.length === 0) return NaN;
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
+}
 
 export interface Dist {
   n: number;

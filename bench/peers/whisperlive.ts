@@ -17,7 +17,7 @@ import { REPO_ROOT } from '../../engine/paths.js';
 import { freePort } from '../../engine/whisper/worker.js';
 import { sampleUsage } from '../lib/proc.js';
 import { dist, EMPTY, loadNow, usageFields, werOf, type LatencyResult } from '../lib/result.js';
-import type { BenchStream } from '../streams.js';
+import type { BenchStream } from '../../corpus/streams.js';
 
 export const VENV = path.join(REPO_ROOT, 'bench', '.venv');
 export const CT2_MODEL = path.join(VENV, 'models', 'whisper-base-ct2');

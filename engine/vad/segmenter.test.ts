@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { assetPath, haveAssets } from '../../test/helpers/assets.js';
+import { assetPath } from '../../corpus/assets.js';
+import { haveAssets } from '../../test/helpers/assets.js';
 import { decodeAudioFile } from '../audio/wav.js';
 import { isKolError } from '../errors.js';
 import { FRAME_SAMPLES, FrameChunker } from './frames.js';

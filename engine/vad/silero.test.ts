@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import ort from 'onnxruntime-node';
-import { assetPath, clips, haveAssets } from '../../test/helpers/assets.js';
+import { assetPath, clips } from '../../corpus/assets.js';
+import { haveAssets } from '../../test/helpers/assets.js';
 import { decodeAudioFile } from '../audio/wav.js';
 import { FRAME_SAMPLES, FrameChunker } from './frames.js';
 import { SileroVad, defaultSileroModelPath, type VadStream } from './silero.js';

@@ -1,19 +1,18 @@
 /**
  * A pool of whisper-server workers behind one `transcribe()`. whisper-server runs one inference at a
  * time, so the pool hands each worker one request at a time from a FIFO queue. A crashed or hung
- * worker is restarted with backoff and its request retried once on the next free worker.
+ * worker is restarted with backoff (supervisor.ts) and its request retried once on the next free worker.
  */
 import { EventEmitter } from 'node:events';
 import { KolError, toKolError } from '../errors.js';
 import { log } from '../log.js';
 import { WHISPER_SAMPLE_RATE, type TranscribeOptions, type Transcriber, type Transcript } from './types.js';
 import { requestInference } from './client.js';
+import { WorkerRestarter } from './supervisor.js';
 import type { WorkerHandle } from './worker.js';
 
 /** whisper.cpp refuses audio under 100 ms. */
 export const MIN_AUDIO_SAMPLES = WHISPER_SAMPLE_RATE / 10;
-/** Delays before restarting a worker, longer while its starts keep failing (also `kol worker`). */
-export const RESTART_BACKOFF_MS = [200, 500, 1000, 2000, 5000, 10_000];
 const DEFAULT_REQUEST_TIMEOUT_MS = 60_000;
 
 export interface PoolOptions {
@@ -63,8 +62,7 @@ interface Job {
 interface Slot {
   worker: WorkerHandle;
   busy: boolean;
-  restarting: boolean;
-  consecutiveStartFailures: number;
+  restarter: WorkerRestarter;
   stats: Omit<WorkerStats, 'state' | 'id' | 'url'>;
 }
 
@@ -77,13 +75,35 @@ export class WorkerPool extends EventEmitter<{ job: [JobRecord]; restart: [worke
   constructor(workers: WorkerHandle[], options: PoolOptions = {}) {
     super();
     this.requestTimeoutMs = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
-    this.slots = workers.map((worker) => ({ worker, busy: false, restarting: false, consecutiveStartFailures: 0, stats: { requests: 0, failures: 0, restarts: 0, busyMs: 0 } }));
+    this.slots = workers.map((worker) => this.supervise(worker));
     for (const slot of this.slots) {
       slot.worker.on('down', (reason) => {
         log.warn({ worker: slot.worker.id, reason }, 'worker down; restarting');
-        void this.restart(slot);
+        void slot.restarter.restart();
       });
     }
+  }
+
+  /** A worker's slot, with the restarter that brings it back (backing off while its starts keep failing). */
+  private supervise(worker: WorkerHandle): Slot {
+    const stats = { requests: 0, failures: 0, restarts: 0, busyMs: 0 };
+    const restarter = new WorkerRestarter(worker, {
+      stopped: () => this.closed,
+      restarted: () => {
+        stats.restarts++;
+        this.emit('restart', worker.id);
+        log.info({ worker: worker.id, restarts: stats.restarts }, 'worker restarted');
+      },
+      failed: (err) => {
+        log.error({ worker: worker.id, code: err.code, err: err.message }, 'worker restart failed');
+        if (this.readyCount() === 0) this.failQueued(new KolError('worker_unavailable', `No whisper-server worker is running: ${err.message.split('\n')[0]}`));
+      },
+      settled: () => {
+        this.dispatch();
+        if (this.idleCount() > 0) this.emit('idle');
+      },
+    });
+    return { worker, busy: false, restarter, stats };
   }
 
   /** Starts every worker. Resolves when at least one is ready; rejects with the first error if none is. */
@@ -96,7 +116,7 @@ export class WorkerPool extends EventEmitter<{ job: [JobRecord]; restart: [worke
     }
     for (const [slot, err] of failures) {
       log.error({ worker: slot.worker.id, code: err.code, err: err.message }, 'worker failed to start; retrying in the background');
-      void this.restart(slot);
+      void slot.restarter.restart();
     }
     this.dispatch();
   }
@@ -122,7 +142,7 @@ export class WorkerPool extends EventEmitter<{ job: [JobRecord]; restart: [worke
       workers: this.slots.map((s) => ({
         id: s.worker.id,
         url: s.worker.baseUrl,
-        state: s.restarting ? 'restarting' : s.worker.state === 'ready' ? (s.busy ? 'busy' : 'ready') : s.worker.state,
+        state: s.restarter.restarting ? 'restarting' : s.worker.state === 'ready' ? (s.busy ? 'busy' : 'ready') : s.worker.state,
         ...s.stats,
         pid: (s.worker as WorkerHandle & { pid?: number }).pid,
       })),
@@ -156,7 +176,7 @@ export class WorkerPool extends EventEmitter<{ job: [JobRecord]; restart: [worke
 
   private dispatch(): void {
     while (this.queue.length > 0) {
-      const slot = this.slots.find((s) => !s.busy && !s.restarting && s.worker.state === 'ready');
+      const slot = this.slots.find((s) => !s.busy && !s.restarter.restarting && s.worker.state === 'ready');
       if (!slot) return;
       const job = this.queue.shift()!;
       void this.run(slot, job);
@@ -174,7 +194,7 @@ export class WorkerPool extends EventEmitter<{ job: [JobRecord]; restart: [worke
     try {
       const transcript = await requestInference(slot.worker.baseUrl, slot.worker.id, job.pcm, { ...job.options, timeoutMs }, job.signal);
       slot.stats.requests++;
-      slot.consecutiveStartFailures = 0;
+      slot.restarter.healthy();
       this.emit('job', { worker: slot.worker.id, queueWaitMs, inferenceMs: transcript.inferenceMs, audioSeconds: transcript.duration, ok: true });
       job.resolve(transcript);
     } catch (raw) {
@@ -184,7 +204,7 @@ export class WorkerPool extends EventEmitter<{ job: [JobRecord]; restart: [worke
       const workerBroken = err.code === 'worker_crashed' || err.code === 'worker_timeout';
       if (workerBroken) {
         log.warn({ worker: slot.worker.id, code: err.code, attempt: job.attempts }, 'request failed on a broken worker');
-        void this.restart(slot);
+        void slot.restarter.restart();
       }
       if (workerBroken && job.attempts < 2 && !this.closed) {
         // Retry once, ahead of newer work, on whichever worker is free first (maybe the restarted one).
@@ -196,36 +216,6 @@ export class WorkerPool extends EventEmitter<{ job: [JobRecord]; restart: [worke
     } finally {
       slot.stats.busyMs += performance.now() - started;
       slot.busy = false;
-      this.dispatch();
-      if (this.idleCount() > 0) this.emit('idle');
-    }
-  }
-
-  /** Brings a worker back, backing off while its starts keep failing. */
-  private async restart(slot: Slot): Promise<void> {
-    if (slot.restarting || this.closed) return;
-    slot.restarting = true;
-    try {
-      while (!this.closed) {
-        const delay = RESTART_BACKOFF_MS[Math.min(slot.consecutiveStartFailures, RESTART_BACKOFF_MS.length - 1)];
-        await new Promise((resolve) => setTimeout(resolve, delay));
-        if (this.closed) return;
-        try {
-          await slot.worker.kill();
-          await slot.worker.start();
-          slot.stats.restarts++;
-          this.emit('restart', slot.worker.id);
-          log.info({ worker: slot.worker.id, restarts: slot.stats.restarts }, 'worker restarted');
-          return;
-        } catch (raw) {
-          const err = toKolError(raw);
-          slot.consecutiveStartFailures++;
-          log.error({ worker: slot.worker.id, code: err.code, err: err.message }, 'worker restart failed');
-          if (this.readyCount() === 0) this.failQueued(new KolError('worker_unavailable', `No whisper-server worker is running: ${err.message.split('\n')[0]}`));
-        }
-      }
-    } finally {
-      slot.restarting = false;
       this.dispatch();
       if (this.idleCount() > 0) this.emit('idle');
     }

@@ -7,7 +7,8 @@ import fs from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import { DeepgramClient } from '@deepgram/sdk';
 import type { RunningServer } from '../app.js';
-import { haveAssets, REAL_MODEL } from '../../test/helpers/assets.js';
+import { REAL_MODEL } from '../../corpus/assets.js';
+import { haveAssets } from '../../test/helpers/assets.js';
 import { CLIP_TXT, CLIP_WAV, loadClip, nativeText, paced, reproducibleServer, until, wer, withReproducibleServer } from '../../test/helpers/compat.js';
 
 const KEY = 'compat-deepgram-test-key';

@@ -11,7 +11,8 @@ import OpenAI from 'openai';
 import { OpenAIRealtimeWS } from 'openai/realtime/ws';
 import type { RealtimeServerEvent } from 'openai/resources/realtime/realtime';
 import type { RunningServer } from '../app.js';
-import { haveAssets, REAL_MODEL } from '../../test/helpers/assets.js';
+import { REAL_MODEL } from '../../corpus/assets.js';
+import { haveAssets } from '../../test/helpers/assets.js';
 import { CLIP_TXT, CLIP_WAV, loadClip, nativeText, paced, reproducibleServer, until, wer, withReproducibleServer, type ClipPcm } from '../../test/helpers/compat.js';
 
 const KEY = 'compat-openai-test-key';

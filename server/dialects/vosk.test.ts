@@ -8,7 +8,8 @@ import fs from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import WebSocket from 'ws';
 import type { RunningServer } from '../app.js';
-import { haveAssets, REAL_MODEL } from '../../test/helpers/assets.js';
+import { REAL_MODEL } from '../../corpus/assets.js';
+import { haveAssets } from '../../test/helpers/assets.js';
 import { CLIP_TXT, CLIP_WAV, loadClip, nativeText, reproducibleServer, wer, withReproducibleServer, type ClipPcm } from '../../test/helpers/compat.js';
 
 /** Twice real time: see deepgram.test.ts. */

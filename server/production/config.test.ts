@@ -9,6 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 import { cleanEnv, KolProcess } from '../../test/helpers/production.js';
+import { configuredModel } from '../config.js';
 
 function tempDir(): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), 'kol-config-'));
@@ -99,4 +100,11 @@ test('kol worker refuses a bad port before building anything', async () => {
   const exit = await kol.exited;
   assert.equal(exit.code, 1);
   assert.match(kol.lines.join('\n'), /invalid_config.*port must be 1–65535/);
+});
+
+test('outside serve the model is the --model flag, else KOL_MODEL; empty means the host default', () => {
+  assert.equal(configuredModel('small', { KOL_MODEL: 'tiny' }), 'small');
+  assert.equal(configuredModel(undefined, { KOL_MODEL: 'tiny' }), 'tiny');
+  assert.equal(configuredModel(undefined, { KOL_MODEL: '' }), '');
+  assert.equal(configuredModel(undefined, {}), '');
 });

@@ -15,7 +15,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { describe, test } from 'node:test';
 import { cacheDir, REPO_ROOT } from '../../engine/paths.js';
-import { haveAssets, REAL_MODEL } from '../../test/helpers/assets.js';
+import { REAL_MODEL } from '../../corpus/assets.js';
+import { haveAssets } from '../../test/helpers/assets.js';
 import { freeTcpPort, KolProcess, waitUntil } from '../../test/helpers/production.js';
 
 interface Stage {

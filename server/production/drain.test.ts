@@ -9,7 +9,8 @@ import fs from 'node:fs';
 import { describe, test } from 'node:test';
 import WebSocket from 'ws';
 import { decodeAudioFile } from '../../engine/audio/wav.js';
-import { assetPath, haveAssets, REAL_MODEL } from '../../test/helpers/assets.js';
+import { assetPath, REAL_MODEL } from '../../corpus/assets.js';
+import { haveAssets } from '../../test/helpers/assets.js';
 import { childPids, cleanEnv, clipS16, heClip, KolProcess, processState, RecordingClient, sleep, toS16, tryUpgrade, waitUntil } from '../../test/helpers/production.js';
 
 type Final = { type: 'final'; text: string; end: number };

@@ -14,7 +14,8 @@ import { engineBuildDir, type BuildOptions, type EngineBuild } from '../../engin
 import { startServer } from '../app.js';
 import { DEFAULT_CONFIG, type ServerConfig } from '../config.js';
 import { chooseEngine, parseGpuList, type GpuProbe } from '../gpu.js';
-import { haveAssets, REAL_MODEL } from '../../test/helpers/assets.js';
+import { REAL_MODEL } from '../../corpus/assets.js';
+import { haveAssets } from '../../test/helpers/assets.js';
 import { capturingLogger } from '../../test/helpers/log.js';
 
 const fakeEngine = (cuda: boolean): EngineBuild => ({ binary: `/fake/${cuda ? 'cuda' : 'cpu'}/whisper-server`, version: 'test', cuda, dir: '/fake' });

@@ -11,7 +11,8 @@ import { after, before, describe, test } from 'node:test';
 import type { RunningServer } from '../app.js';
 import { GpuMonitor, parseComputeApps, parseGpuQuery, parsePmon, type NvidiaSmiRunner } from '../gpu-metrics.js';
 import { ServerMetrics } from '../metrics.js';
-import { haveAssets, REAL_MODEL } from '../../test/helpers/assets.js';
+import { REAL_MODEL } from '../../corpus/assets.js';
+import { haveAssets } from '../../test/helpers/assets.js';
 import { startTestServer } from '../../test/helpers/server.js';
 
 const RECORDED_GPU_QUERY = `0, GPU-5f2a1c3e-8b7d-4e0a-9c61-2d3b4a5f6e70, NVIDIA GeForce RTX 3090, 3512, 24576, 87

@@ -8,7 +8,8 @@ import fs from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import { streamAudio } from '../../clients/cli/stream-client.js';
 import type { RunningServer } from '../app.js';
-import { haveAssets, REAL_MODEL } from '../../test/helpers/assets.js';
+import { REAL_MODEL } from '../../corpus/assets.js';
+import { haveAssets } from '../../test/helpers/assets.js';
 import { clipS16, heClip, RecordingClient, waitUntil } from '../../test/helpers/production.js';
 import { startTestServer } from '../../test/helpers/server.js';
 

@@ -11,7 +11,8 @@ import { streamAudio } from '../../clients/cli/stream-client.js';
 import { decodeAudioFile } from '../../engine/audio/wav.js';
 import { wordErrorRate } from '../../engine/wer.js';
 import type { RunningServer } from '../app.js';
-import { haveAssets, REAL_MODEL } from '../../test/helpers/assets.js';
+import { REAL_MODEL } from '../../corpus/assets.js';
+import { haveAssets } from '../../test/helpers/assets.js';
 import { cleanEnv, clipS16, freeTcpPort, heClip, KolProcess, processState, sleep, waitUntil } from '../../test/helpers/production.js';
 import { startTestServer } from '../../test/helpers/server.js';
 import fs from 'node:fs';
@@ -57,7 +58,7 @@ describe('a gateway with a remote kol worker', () => {
   test('the remote whisper-server killed mid-final: kol worker restarts it, the gateway retries, no final lost', async (t) => {
     const clips = [heClip('Hungary1_0068'), heClip('Lod_0053')];
     if (!haveAssets(t, REAL_MODEL, ...clips.map((c) => c.wav))) return;
-    const { joinClips } = await import('../../bench/streams.js');
+    const { joinClips } = await import('../../corpus/streams.js');
     const stream = await joinClips(clips, [1.2], 0.5);
     const audio = new Uint8Array(stream.pcm16.byteLength + 32000);
     audio.set(new Uint8Array(stream.pcm16.buffer, stream.pcm16.byteOffset, stream.pcm16.byteLength));

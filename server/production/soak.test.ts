@@ -12,7 +12,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { formatSoakTable, runSoak } from '../../bench/soak.js';
-import { clips, haveAssets, REAL_MODEL } from '../../test/helpers/assets.js';
+import { clips, REAL_MODEL } from '../../corpus/assets.js';
+import { haveAssets } from '../../test/helpers/assets.js';
 
 const SECONDS = Number(process.env.KOL_SOAK_SECONDS ?? 60);
 const PARTIALS = process.env.KOL_SOAK_PARTIALS === '1';

@@ -7,11 +7,12 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { after, before, describe, test, type TestContext } from 'node:test';
-import { joinClips, type BenchStream } from '../../bench/streams.js';
+import { joinClips, type BenchStream } from '../../corpus/streams.js';
 import { streamAudio, type StreamResult } from '../../clients/cli/stream-client.js';
 import { wordErrorRate } from '../../engine/wer.js';
 import type { RunningServer } from '../app.js';
-import { haveAssets, REAL_MODEL } from '../../test/helpers/assets.js';
+import { REAL_MODEL } from '../../corpus/assets.js';
+import { haveAssets } from '../../test/helpers/assets.js';
 import { heClip, processState, sleep } from '../../test/helpers/production.js';
 import { startTestServer } from '../../test/helpers/server.js';
 

@@ -9,7 +9,7 @@ import { wordErrorRate } from '../../engine/wer.js';
 import type { RunningServer } from '../../server/app.js';
 import type { ServerConfig } from '../../server/config.js';
 import { sniffContainer } from '../../server/dialects/audio.js';
-import { assetPath, REAL_MODEL } from './assets.js';
+import { assetPath, REAL_MODEL } from '../../corpus/assets.js';
 import { startTestServer } from './server.js';
 
 /** 13 s of Hebrew speech in three segments, with a reference transcript. */

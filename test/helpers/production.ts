@@ -12,7 +12,7 @@ import WebSocket from 'ws';
 import { decodeAudioFile } from '../../engine/audio/wav.js';
 import { REPO_ROOT } from '../../engine/paths.js';
 import type { ServerMessage } from '../../server/dialects/protocol.js';
-import { clips, type Clip } from './assets.js';
+import { clips, type Clip } from '../../corpus/assets.js';
 
 export type Refusal = { status: number; body: { code?: string; message?: string }; headers: IncomingHttpHeaders };
 

@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import { decodeAudioFile, type DecodedAudio } from '../../engine/audio/wav.js';
-import { assetPath } from './assets.js';
+import { assetPath } from '../../corpus/assets.js';
 
 /**
  * Shared Hebrew clips, 47 words in all, that the streaming clients are measured on together.

@@ -1,7 +1,7 @@
 import type { Logger } from '../../engine/log.js';
 import { startServer, type RunningServer } from '../../server/app.js';
 import { DEFAULT_CONFIG, type ServerConfig } from '../../server/config.js';
-import { REAL_MODEL } from './assets.js';
+import { REAL_MODEL } from '../../corpus/assets.js';
 import type { WorkerSetup } from './baselines.js';
 import { engine } from './engine.js';
 

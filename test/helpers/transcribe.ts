@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { REPO_ROOT } from '../../engine/paths.js';
-import { REAL_MODEL } from './assets.js';
+import { REAL_MODEL } from '../../corpus/assets.js';
 
 /** What one `kol transcribe` run left: its exit code and everything it printed. */
 export interface TranscribeRun {

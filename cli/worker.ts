@@ -3,7 +3,8 @@
  * (`kol serve --worker-url http://gpu-host:8910`). Builds the engine and fetches the model as
  * `kol serve` does (the same configuration: KOL_MODEL, KOL_GPU, KOL_GPU_FALLBACK, KOL_THREADS, …),
  * then keeps the process up:
- *   - a crash (the process exits) → restarted, with backoff while restarts keep failing;
+ *   - a crash (the process exits) → restarted, with backoff while restarts keep failing (the pool's
+ *     own restarter, engine/whisper/supervisor.ts);
  *   - a hang (GET /health unanswered 3 times, 5 s apart) → killed and restarted;
  *   - `kol worker` exits (signal, error) → whisper-server goes with it (and with SIGKILL too, where
  *     util-linux's setpriv gives it a parent-death signal); the launching process dies → it exits.
@@ -11,16 +12,16 @@
  */
 import net from 'node:net';
 import type { Command } from 'commander';
-import { KolError, toKolError } from '../../engine/errors.js';
-import { log } from '../../engine/log.js';
-import { checkHealth } from '../../engine/whisper/client.js';
-import { defaultThreads } from '../../engine/whisper/local-workers.js';
-import { RESTART_BACKOFF_MS } from '../../engine/whisper/pool.js';
-import { LocalWorker } from '../../engine/whisper/worker.js';
-import { loadConfig, type ServerConfig } from '../config.js';
-import { chooseEngine } from '../gpu.js';
-import { ensureEngine } from './build-engine.js';
-import { ensureModel } from './models.js';
+import { KolError } from '../engine/errors.js';
+import { log } from '../engine/log.js';
+import { checkHealth } from '../engine/whisper/client.js';
+import { defaultThreads } from '../engine/whisper/local-workers.js';
+import { provisionEngine, provisionModel } from '../engine/whisper/provision.js';
+import { WorkerRestarter } from '../engine/whisper/supervisor.js';
+import { LocalWorker } from '../engine/whisper/worker.js';
+import { loadConfig, type ServerConfig } from '../server/config.js';
+import { chooseEngine } from '../server/gpu.js';
+import { provisionBars } from './progress.js';
 
 export const DEFAULT_WORKER_HOST = '0.0.0.0';
 export const DEFAULT_WORKER_PORT = 8910;
@@ -100,14 +101,14 @@ export interface WorkerSupervisor {
 /** Builds, fetches, starts and supervises the whisper-server. The first start's failure is thrown. */
 export async function startWorker(options: WorkerOptions): Promise<WorkerSupervisor> {
   const { config, host, port } = options;
-  const { engine, gpu } = await chooseEngine(config, log, ensureEngine);
-  const model = await ensureModel(config.model || undefined, { gpu });
+  const progress = provisionBars();
+  const { engine, gpu } = await chooseEngine(config, log, (build) => provisionEngine(build, progress));
+  const model = await provisionModel(config.model, { gpu }, progress);
   await assertPortFree(host, port);
   const threads = config.threads || defaultThreads();
   const worker = new LocalWorker({ id: 'worker', binary: engine.binary, model, threads, flashAttention: config.flashAttention, useGpu: gpu, gpuDevice: gpu ? options.gpuDevice : undefined, host, port });
 
   let stopped = false;
-  let restarting: Promise<void> | null = null;
   let restarts = 0;
   let unhealthy = 0;
 
@@ -118,37 +119,29 @@ export async function startWorker(options: WorkerOptions): Promise<WorkerSupervi
     log.warn({ host, port }, 'whisper-server has no authentication: keep this port on a private network or behind a firewall');
   }
 
-  const restart = (why: string): Promise<void> => {
-    restarting ??= (async () => {
-      log.warn({ why, restarts }, 'restarting whisper-server');
-      for (let attempt = 0; !stopped; attempt++) {
-        await new Promise((resolve) => setTimeout(resolve, RESTART_BACKOFF_MS[Math.min(attempt, RESTART_BACKOFF_MS.length - 1)]));
-        if (stopped) return;
-        try {
-          await worker.kill();
-          await worker.start();
-          restarts++;
-          unhealthy = 0;
-          log.info({ serverPid: worker.pid, restarts }, 'whisper-server restarted');
-          return;
-        } catch (err) {
-          const e = toKolError(err);
-          log.error({ code: e.code, err: e.message.split('\n')[0], attempt }, 'whisper-server restart failed; retrying');
-        }
-      }
-    })().finally(() => {
-      restarting = null;
-    });
-    return restarting;
+  const restarter = new WorkerRestarter(worker, {
+    stopped: () => stopped,
+    restarted: () => {
+      restarts++;
+      unhealthy = 0;
+      // Each restart begins at the shortest delay: only failed starts in a row lengthen it.
+      restarter.healthy();
+      log.info({ serverPid: worker.pid, restarts }, 'whisper-server restarted');
+    },
+    failed: (err, failures) => log.error({ code: err.code, err: err.message.split('\n')[0], attempt: failures - 1 }, 'whisper-server restart failed; retrying'),
+  });
+  const restart = (why: string): void => {
+    if (!restarter.restarting) log.warn({ why, restarts }, 'restarting whisper-server');
+    void restarter.restart();
   };
 
-  worker.on('down', (reason) => void restart(`whisper-server ${reason}`));
+  worker.on('down', (reason) => restart(`whisper-server ${reason}`));
   const health = setInterval(() => {
-    if (stopped || restarting || worker.state !== 'ready') return;
+    if (stopped || restarter.restarting || worker.state !== 'ready') return;
     void checkHealth(url, HEALTH_INTERVAL_MS).then((ok) => {
-      if (stopped || restarting) return;
+      if (stopped || restarter.restarting) return;
       unhealthy = ok ? 0 : unhealthy + 1;
-      if (unhealthy >= HEALTH_FAILURES_FOR_HANG) void restart(`GET /health unanswered ${unhealthy} times (hung)`);
+      if (unhealthy >= HEALTH_FAILURES_FOR_HANG) restart(`GET /health unanswered ${unhealthy} times (hung)`);
     });
   }, HEALTH_INTERVAL_MS);
   health.unref();

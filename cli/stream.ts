@@ -9,10 +9,10 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { PassThrough, type Readable } from 'node:stream';
 import type { Command } from 'commander';
-import { streamAudio, StreamRefusedError, type StreamResult } from '../../clients/cli/stream-client.js';
-import { decodeAudioFile } from '../../engine/audio/wav.js';
-import { toKolError } from '../../engine/errors.js';
-import type { ServerMessage } from '../dialects/protocol.js';
+import { streamAudio, StreamRefusedError, type StreamResult } from '../clients/cli/stream-client.js';
+import { decodeAudioFile } from '../engine/audio/wav.js';
+import { toKolError } from '../engine/errors.js';
+import type { ServerMessage } from '../server/dialects/protocol.js';
 
 interface StreamFlags {
   url: string;

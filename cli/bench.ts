@@ -9,7 +9,7 @@ export function register(program: Command): void {
     .helpOption(false)
     .argument('[options...]', '--quick, --gpu, --streams 1,2,4, --workers N, --threads N, --model PATH, --clips N, --skip kol,continuous,asimov,sweeps,offline,naive,peers,capacity, --out DIR, --render RAW.json')
     .action(async (args: string[]) => {
-      const { main } = await import('../../bench/run.js');
+      const { main } = await import('../bench/run.js');
       await main(args);
       process.exit(0);
     });

@@ -1,14 +1,14 @@
 import { Command } from 'commander';
 import { isKolError } from '../engine/errors.js';
-import { register as bench } from './commands/bench.js';
-import { register as buildEngine } from './commands/build-engine.js';
-import { register as models } from './commands/models.js';
-import { register as serve } from './commands/serve.js';
-import { register as stream } from './commands/stream.js';
-import { register as transcribe } from './commands/transcribe.js';
-import { register as worker } from './commands/worker.js';
+import { register as bench } from './bench.js';
+import { register as buildEngine } from './build-engine.js';
+import { register as models } from './models.js';
+import { register as serve } from './serve.js';
+import { register as stream } from './stream.js';
+import { register as transcribe } from './transcribe.js';
+import { register as worker } from './worker.js';
 
-/** The `kol` command line: each subcommand lives in server/commands/<name>.ts. */
+/** The `kol` command line: each subcommand lives in cli/<name>.ts. */
 export async function main(argv: string[]): Promise<void> {
   const program = new Command('kol')
     .description('Real-time Hebrew speech-to-text: a WebSocket streaming server over whisper.cpp')

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
-import { log } from '../../engine/log.js';
-import { startServer } from '../app.js';
-import { describeKey, loadConfig, redactUrl, type ServerConfig } from '../config.js';
+import { log } from '../engine/log.js';
+import { startServer } from '../server/app.js';
+import { describeKey, loadConfig, redactUrl, type ServerConfig } from '../server/config.js';
 
 interface ServeFlags {
   config?: string;

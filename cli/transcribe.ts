@@ -1,13 +1,14 @@
 import type { Command } from 'commander';
-import { decodeAudioFile } from '../../engine/audio/wav.js';
-import { toKolError, type KolError } from '../../engine/errors.js';
-import { transcribeOffline, type OfflineTranscript } from '../../engine/offline.js';
-import { SileroVad } from '../../engine/vad/silero.js';
-import { createLocalWorkers } from '../../engine/whisper/local-workers.js';
-import { WorkerPool } from '../../engine/whisper/pool.js';
-import type { TranscribeOptions } from '../../engine/whisper/types.js';
-import { ensureEngine } from './build-engine.js';
-import { ensureModel } from './models.js';
+import { decodeAudioFile } from '../engine/audio/wav.js';
+import { toKolError, type KolError } from '../engine/errors.js';
+import { transcribeOffline, type OfflineTranscript } from '../engine/offline.js';
+import { SileroVad } from '../engine/vad/silero.js';
+import { createLocalWorkers } from '../engine/whisper/local-workers.js';
+import { WorkerPool } from '../engine/whisper/pool.js';
+import { provisionEngine, provisionModel } from '../engine/whisper/provision.js';
+import type { TranscribeOptions } from '../engine/whisper/types.js';
+import { configuredModel } from '../server/config.js';
+import { provisionBars } from './progress.js';
 
 interface TranscribeFlags {
   model?: string;
@@ -34,8 +35,9 @@ export function register(program: Command): void {
     .option('--workers <n>', 'whisper-server processes', (v) => Number.parseInt(v, 10), 1)
     .option('-t, --threads <n>', 'threads per worker', (v) => Number.parseInt(v, 10))
     .action(async (files: string[], flags: TranscribeFlags) => {
-      const engine = await ensureEngine();
-      const model = await ensureModel(flags.model);
+      const progress = provisionBars();
+      const engine = await provisionEngine({}, progress);
+      const model = await provisionModel(configuredModel(flags.model), { gpu: engine.cuda }, progress);
       const pool = new WorkerPool(createLocalWorkers({ binary: engine.binary, model, count: flags.workers, threads: flags.threads, useGpu: engine.cuda }));
       let vad: SileroVad | null = null;
       let failed = 0;

@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
 import { decodeAudioFile } from '../engine/audio/wav.js';
-import { clips, haveAssets } from '../test/helpers/assets.js';
+import { clips } from './assets.js';
+import { haveAssets } from '../test/helpers/assets.js';
 import { ASIMOV_WAV, CONTINUOUS_GAPS_S, joinPcm, PAUSED_GAPS_S, quietestPoint, rotatedRecordingStreams, shapeStreams, type BenchStream } from './streams.js';
 
 const RATE = 16_000;
