@@ -1,7 +1,7 @@
 /**
  * Soak: 8 concurrent real-time streams into a real `kol serve` process with RSS sampled throughout
- * (bench/soak.ts). CI RUNS A SHORTENED SOAK (60 s); the full 10 minutes is
- *   KOL_SOAK_SECONDS=600 node --import tsx --test server/production/soak.test.ts
+ * (the harness beside it, soak.ts). CI RUNS A SHORTENED SOAK (60 s); the full 10 minutes is
+ *   KOL_SOAK_SECONDS=600 node --import tsx --test bench/soak.test.ts
  * and longer ones run from bench/ (node --import tsx bench/soak.ts --seconds 3600).
  * On 2 shared CPU cores, 8 real-time streams with partials are more work than the two base-model
  * workers can do (finals queue up without end, and a soak over capacity measures the queue, not a
@@ -11,9 +11,9 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { formatSoakTable, runSoak } from '../../bench/soak.js';
-import { clips, REAL_MODEL } from '../../corpus/assets.js';
-import { haveAssets } from '../../test/helpers/assets.js';
+import { formatSoakTable, runSoak } from './soak.js';
+import { clips, REAL_MODEL } from '../corpus/assets.js';
+import { haveAssets } from '../test/helpers/assets.js';
 
 const SECONDS = Number(process.env.KOL_SOAK_SECONDS ?? 60);
 const PARTIALS = process.env.KOL_SOAK_PARTIALS === '1';
