@@ -29,6 +29,8 @@ import { benchEngine } from '../lib/engine.js';
 import { DEFAULT_CONFIG } from '../../server/config.js';
 import { assetPath, clips } from '../../corpus/assets.js';
 import { rotatedBenchStreams } from '../../corpus/streams.js';
+import { SAMPLE_RATE } from '../../engine/audio/format.js';
+import { FRAME_SAMPLES } from '../../engine/vad/frames.js';
 
 export const PAYLOAD_DIR = path.join(REPO_ROOT, '.gpu-payload');
 /** What may travel to the GPU host: the working tree and the payload together. */
@@ -128,13 +130,13 @@ async function cpuReference(clipsDir: string): Promise<{ clips: ClipReference[];
         name,
         language,
         wav: path.relative(PAYLOAD_DIR, wav),
-        seconds: pcm.length / 16_000,
+        seconds: pcm.length / SAMPLE_RATE,
         audioCtx: audioCtxFor(pcm.length),
         cpuText: full.text,
         cpuNormalised: normalizeText(full.text),
         cpuTextAfterReduced: again.text,
       });
-      process.stderr.write(`prepare: ${name} (${(pcm.length / 16_000).toFixed(1)} s): ${full.text}\n`);
+      process.stderr.write(`prepare: ${name} (${(pcm.length / SAMPLE_RATE).toFixed(1)} s): ${full.text}\n`);
     }
   } finally {
     await worker.stop();
@@ -151,7 +153,7 @@ async function cpuReference(clipsDir: string): Promise<{ clips: ClipReference[];
 async function sizingInputs() {
   const [stream] = await rotatedBenchStreams(clips('he'), 1);
   const speech = stream.utterances.reduce((sum, u) => sum + (u.end - u.start), 0) / stream.utterances.length;
-  const vadFrameS = 512 / 16_000;
+  const vadFrameS = FRAME_SAMPLES / SAMPLE_RATE;
   return {
     latencyTargetS: 1,
     // The bench's Hebrew stream: 12 utterances with 0.9–2.0 s pauses (corpus/streams.ts).

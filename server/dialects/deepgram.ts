@@ -27,6 +27,7 @@ import {
   round3,
   type ModelInfo,
 } from './common.js';
+import { SAMPLE_RATE } from '../../engine/audio/format.js';
 
 export const DEEPGRAM_PATH = '/v1/listen';
 
@@ -84,7 +85,7 @@ export function parseDeepgramQuery(params: URLSearchParams, base: SessionConfig)
     punctuate: boolParam(params, 'punctuate', false) || boolParam(params, 'smart_format', false),
   };
   const config = applyConfig(base, {
-    sample_rate: intParam(params, 'sample_rate') ?? (g711 ? 8000 : 16000),
+    sample_rate: intParam(params, 'sample_rate') ?? (g711 ? 8000 : SAMPLE_RATE),
     encoding: sessionEncodingFor(encoding ?? 'linear16'),
     channels: options.channels,
     language: languageFrom(params.get('language'), base.language),
@@ -151,7 +152,7 @@ class DeepgramConnection extends DialectConnection {
   private readonly created = new Date().toISOString();
   private closing = false;
   private wireBytes = 0;
-  private sessionBytesPerSecond = 32000;
+  private sessionBytesPerSecond = SAMPLE_RATE * 2;
 
   // UtteranceEnd bookkeeping (stream seconds).
   private lastWordEnd: number | null = null;

@@ -4,18 +4,16 @@
  * PROTOCOL.md documents the same for people; keep the two in step.
  */
 import { z } from 'zod';
+import { PCM_ENCODINGS, type PcmEncoding } from '../../engine/audio/format.js';
 import { KolError, quoted, type ErrorCode } from '../../engine/errors.js';
 import type { SegmentEndReason } from '../../engine/vad/segmenter.js';
 import { parseJson } from './common.js';
 
 // ── session configuration (query parameters and/or a first `config` message)
 
-export const ENCODINGS = ['pcm_s16le', 'pcm_f32le'] as const;
-export type Encoding = (typeof ENCODINGS)[number];
-
 export interface SessionConfig {
   sample_rate: number;
-  encoding: Encoding;
+  encoding: PcmEncoding;
   channels: number;
   language: string;
   partials: boolean;
@@ -31,7 +29,7 @@ export const MAX_SAMPLE_RATE = 192_000;
 
 const configFields = {
   sample_rate: z.number().int().min(MIN_SAMPLE_RATE).max(MAX_SAMPLE_RATE),
-  encoding: z.enum(ENCODINGS),
+  encoding: z.enum(PCM_ENCODINGS),
   channels: z.number().int().min(1).max(8),
   language: z.string().regex(/^([a-z]{2,3}|auto|haw|yue)$/, 'a language code such as "he" or "en", or "auto"'),
   partials: z.boolean(),
