@@ -61,8 +61,6 @@ export const DEFAULT_TUNING: StreamTuning = {
   promptWithPreviousFinal: false,
 };
 
-export type { SegmentEndReason };
-
 /** How a final was decoded; `retried`: its first decoding lost speech and it was decoded again without the prompt. */
 export type FinalDecoding = Decoding & { retried: boolean };
 

@@ -85,7 +85,9 @@ export const DEFAULT_SEGMENTER_OPTIONS: Readonly<SegmenterOptions> = Object.free
   cutSearchS: 2,
 });
 
-export type SegmentEndReason = 'silence' | 'max_length' | 'flush' | 'eof';
+/** Why a segment ended: a pause, the length limit, the client's flush, the end of the stream. */
+export const SEGMENT_END_REASONS = ['silence', 'max_length', 'flush', 'eof'] as const;
+export type SegmentEndReason = (typeof SEGMENT_END_REASONS)[number];
 
 export type SegmenterEvent =
   | {
