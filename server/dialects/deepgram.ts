@@ -9,7 +9,7 @@
 import { createHash } from 'node:crypto';
 import { KolError, quoted, toKolError } from '../../engine/errors.js';
 import type { TranscriptWord } from '../../engine/whisper/types.js';
-import { applyConfig, type SessionConfig } from './protocol.js';
+import { applyConfig, clampEndpoint, MAX_PROMPT_CHARS, type SessionConfig } from './protocol.js';
 import type { SessionEvent, SpeechFinal } from '../session.js';
 import type { Connection } from '../transport/connection.js';
 import type { SessionHost, WsRoute } from '../transport/gateway.js';
@@ -18,7 +18,6 @@ import { MAX_HEADER_BYTES, sessionEncodingFor, sniffContainer, WireAudio, type W
 import {
   bareWord,
   boolParam,
-  clampEndpoint,
   intParam,
   languageFrom,
   meanConfidence,
@@ -91,7 +90,7 @@ export function parseDeepgramQuery(params: URLSearchParams, base: SessionConfig)
     language: languageFrom(params.get('language'), base.language),
     partials: options.interimResults,
     endpoint_ms: endpointMs,
-    ...(terms.length > 0 ? { prompt: terms.join(', ').slice(0, 1000) } : {}),
+    ...(terms.length > 0 ? { prompt: terms.join(', ').slice(0, MAX_PROMPT_CHARS) } : {}),
   });
   return { config, options };
 }
