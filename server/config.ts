@@ -7,6 +7,7 @@ import path from 'node:path';
 import { z } from 'zod';
 import { KolError } from '../engine/errors.js';
 import { DEFAULT_TUNING } from '../engine/stream.js';
+import { DEFAULT_SEGMENTER_OPTIONS } from '../engine/vad/segmenter.js';
 import { MAX_ENDPOINT_MS, MIN_ENDPOINT_MS } from './dialects/protocol.js';
 
 const csv = (value: string) => value.split(',').map((s) => s.trim()).filter(Boolean);
@@ -87,7 +88,7 @@ export const DEFAULT_CONFIG: ServerConfig = {
   workerUrls: [],
   requestTimeoutMs: 60_000,
   language: 'he',
-  endpointMs: 500,
+  endpointMs: DEFAULT_SEGMENTER_OPTIONS.endpointMs,
   partials: true,
   finalBeamSize: 5,
   finalAudioCtx: DEFAULT_TUNING.finalAudioCtx ?? 'full',
