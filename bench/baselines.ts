@@ -19,6 +19,7 @@ import type { Clip } from '../corpus/assets.js';
 import { sampleUsage } from './lib/proc.js';
 import { dist, EMPTY, loadNow, usageFields, werOf, type LatencyResult } from './lib/result.js';
 import type { BenchStream } from '../corpus/streams.js';
+import type { Logger } from '../engine/log.js';
 
 export interface OfflineResult {
   clips: number;
@@ -106,13 +107,14 @@ export interface NaiveOptions {
   beamSize?: number;
   gpu?: boolean;
   staggerMs?: number;
+  logger: Logger;
 }
 
 /** N naive clients at once, each posting its fixed chunks one after another to a shared pool of whisper-servers. */
 export async function runNaive(streams: BenchStream[], options: NaiveOptions): Promise<LatencyResult> {
   const chunkS = options.chunkS ?? 5;
-  const engine = await benchEngine(options.gpu ?? false);
-  const pool = new WorkerPool(createLocalWorkers({ binary: engine.binary, model: options.model, count: options.workers, threads: options.threads, useGpu: options.gpu ?? false }));
+  const engine = await benchEngine(options.gpu ?? false, options.logger);
+  const pool = new WorkerPool(createLocalWorkers({ binary: engine.binary, model: options.model, count: options.workers, threads: options.threads, useGpu: options.gpu ?? false, logger: options.logger }), { logger: options.logger });
   await pool.start();
   try {
     // Warm-up on real speech (silence makes whisper hallucinate and retry): a fresh worker's first requests are slower.

@@ -20,6 +20,7 @@ import { createLocalWorkers } from '../../engine/whisper/local-workers.js';
 import { benchEngine } from './engine.js';
 import { dist, type Dist } from './stats.js';
 import { SAMPLE_RATE } from '../../engine/audio/format.js';
+import type { Logger } from '../../engine/log.js';
 
 export const RANDOM_TURBO = path.join(REPO_ROOT, 'bench', '.venv', 'models', 'ggml-large-v3-turbo-random.bin');
 
@@ -84,9 +85,9 @@ export interface DecodeBudgetRow {
 }
 
 /** Direct requests to one whisper-server: time and tokens decoded per request, temperature fallback off. */
-export async function decodeBudget(options: { model: string; gpu: boolean; threads?: number; repeats?: number }): Promise<DecodeBudgetRow[]> {
-  const engine = await benchEngine(options.gpu);
-  const [worker] = createLocalWorkers({ binary: engine.binary, model: options.model, count: 1, threads: options.threads, useGpu: options.gpu });
+export async function decodeBudget(options: { model: string; gpu: boolean; threads?: number; repeats?: number; logger: Logger }): Promise<DecodeBudgetRow[]> {
+  const engine = await benchEngine(options.gpu, options.logger);
+  const [worker] = createLocalWorkers({ binary: engine.binary, model: options.model, count: 1, threads: options.threads, useGpu: options.gpu, logger: options.logger });
   await worker.start();
   const rows: DecodeBudgetRow[] = [];
   try {

@@ -5,7 +5,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { KolError, toKolError } from '../errors.js';
-import { log } from '../log.js';
+import { SILENT_LOGGER, type Logger } from '../log.js';
 import { SAMPLE_RATE } from '../audio/format.js';
 import type { TranscribeOptions, Transcriber, Transcript } from './types.js';
 import { requestInference } from './client.js';
@@ -19,6 +19,8 @@ const DEFAULT_REQUEST_TIMEOUT_MS = 60_000;
 export interface PoolOptions {
   /** Time limit per request; past it the worker counts as hung, is restarted and the request retried. */
   requestTimeoutMs?: number;
+  /** Where its lines go; default: nowhere. */
+  logger?: Logger;
 }
 
 export interface WorkerStats {
@@ -71,15 +73,17 @@ export class WorkerPool extends EventEmitter<{ job: [JobRecord]; restart: [worke
   private readonly slots: Slot[];
   private readonly queue: Job[] = [];
   private readonly requestTimeoutMs: number;
+  private readonly logger: Logger;
   private closed = false;
 
   constructor(workers: WorkerHandle[], options: PoolOptions = {}) {
     super();
     this.requestTimeoutMs = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
+    this.logger = options.logger ?? SILENT_LOGGER;
     this.slots = workers.map((worker) => this.supervise(worker));
     for (const slot of this.slots) {
       slot.worker.on('down', (reason) => {
-        log.warn({ worker: slot.worker.id, reason }, 'worker down; restarting');
+        this.logger.warn({ worker: slot.worker.id, reason }, 'worker down; restarting');
         void slot.restarter.restart();
       });
     }
@@ -93,10 +97,10 @@ export class WorkerPool extends EventEmitter<{ job: [JobRecord]; restart: [worke
       restarted: () => {
         stats.restarts++;
         this.emit('restart', worker.id);
-        log.info({ worker: worker.id, restarts: stats.restarts }, 'worker restarted');
+        this.logger.info({ worker: worker.id, restarts: stats.restarts }, 'worker restarted');
       },
       failed: (err) => {
-        log.error({ worker: worker.id, code: err.code, err: err.message }, 'worker restart failed');
+        this.logger.error({ worker: worker.id, code: err.code, err: err.message }, 'worker restart failed');
         if (this.readyCount() === 0) this.failQueued(new KolError('worker_unavailable', `No whisper-server worker is running: ${err.message.split('\n')[0]}`));
       },
       settled: () => {
@@ -116,7 +120,7 @@ export class WorkerPool extends EventEmitter<{ job: [JobRecord]; restart: [worke
       throw failures[0][1];
     }
     for (const [slot, err] of failures) {
-      log.error({ worker: slot.worker.id, code: err.code, err: err.message }, 'worker failed to start; retrying in the background');
+      this.logger.error({ worker: slot.worker.id, code: err.code, err: err.message }, 'worker failed to start; retrying in the background');
       void slot.restarter.restart();
     }
     this.dispatch();
@@ -204,7 +208,7 @@ export class WorkerPool extends EventEmitter<{ job: [JobRecord]; restart: [worke
       this.emit('job', { worker: slot.worker.id, queueWaitMs, inferenceMs: performance.now() - started, audioSeconds: job.pcm.length / SAMPLE_RATE, ok: false, code: err.code });
       const workerBroken = err.code === 'worker_crashed' || err.code === 'worker_timeout';
       if (workerBroken) {
-        log.warn({ worker: slot.worker.id, code: err.code, attempt: job.attempts }, 'request failed on a broken worker');
+        this.logger.warn({ worker: slot.worker.id, code: err.code, attempt: job.attempts }, 'request failed on a broken worker');
         void slot.restarter.restart();
       }
       if (workerBroken && job.attempts < 2 && !this.closed) {
