@@ -4,7 +4,7 @@
  * PROTOCOL.md documents the same for people; keep the two in step.
  */
 import { z } from 'zod';
-import { PCM_ENCODINGS, type PcmEncoding } from '../../engine/audio/format.js';
+import { bytesPerSample, PCM_ENCODINGS, type PcmEncoding } from '../../engine/audio/format.js';
 import { MAX_INPUT_RATE, MIN_INPUT_RATE } from '../../engine/audio/resample.js';
 import { KolError, quoted, type ErrorCode } from '../../engine/errors.js';
 import type { SegmentEndReason } from '../../engine/vad/segmenter.js';
@@ -197,11 +197,10 @@ export function errorMessage(err: KolError, fatal = false, segmentId?: number): 
 }
 
 export function readyHint(config: SessionConfig): string {
-  const bytes = config.encoding === 'pcm_s16le' ? 2 : 4;
-  return `Send ${config.encoding} audio at ${config.sample_rate} Hz, ${config.channels} channel(s) (${bytes} bytes per sample) as binary frames, or {"type":"audio","data":"<base64>"} text frames; then {"type":"eof"}.`;
+  return `Send ${config.encoding} audio at ${config.sample_rate} Hz, ${config.channels} channel(s) (${bytesPerSample(config.encoding)} bytes per sample) as binary frames, or {"type":"audio","data":"<base64>"} text frames; then {"type":"eof"}.`;
 }
 
 /** Bytes of client audio per second of sound, for pacing. */
 export function bytesPerSecond(config: SessionConfig): number {
-  return config.sample_rate * config.channels * (config.encoding === 'pcm_s16le' ? 2 : 4);
+  return config.sample_rate * config.channels * bytesPerSample(config.encoding);
 }
