@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import wavefile from 'wavefile';
-import { WHISPER_SAMPLE_RATE } from '../engine/whisper/types.js';
+import { SAMPLE_RATE, s16ToFloats } from '../engine/audio/format.js';
 import { corpusWer, type TranscriptPair } from '../engine/wer.js';
 import { createLocalWorkers } from '../engine/whisper/local-workers.js';
 import { WorkerPool } from '../engine/whisper/pool.js';
@@ -19,6 +19,7 @@ import type { Clip } from '../corpus/assets.js';
 import { sampleUsage } from './lib/proc.js';
 import { dist, EMPTY, loadNow, usageFields, werOf, type LatencyResult } from './lib/result.js';
 import type { BenchStream } from '../corpus/streams.js';
+import type { Logger } from '../engine/log.js';
 
 export interface OfflineResult {
   clips: number;
@@ -81,7 +82,7 @@ export async function runOfflineJoined(streams: BenchStream[], label: string, op
   try {
     const files = streams.map((stream, i) => {
       const wav = new wavefile.WaveFile();
-      wav.fromScratch(1, WHISPER_SAMPLE_RATE, '16', stream.pcm16);
+      wav.fromScratch(1, SAMPLE_RATE, '16', stream.pcm16);
       const file = path.join(dir, `${label}-${i}.wav`);
       fs.writeFileSync(file, wav.toBuffer());
       return { name: `${label}-${i}`, wav: file, reference: stream.utterances.map((u) => u.reference).join(' ') };
@@ -106,17 +107,18 @@ export interface NaiveOptions {
   beamSize?: number;
   gpu?: boolean;
   staggerMs?: number;
+  logger: Logger;
 }
 
 /** N naive clients at once, each posting its fixed chunks one after another to a shared pool of whisper-servers. */
 export async function runNaive(streams: BenchStream[], options: NaiveOptions): Promise<LatencyResult> {
   const chunkS = options.chunkS ?? 5;
-  const engine = await benchEngine(options.gpu ?? false);
-  const pool = new WorkerPool(createLocalWorkers({ binary: engine.binary, model: options.model, count: options.workers, threads: options.threads, useGpu: options.gpu ?? false }));
+  const engine = await benchEngine(options.gpu ?? false, options.logger);
+  const pool = new WorkerPool(createLocalWorkers({ binary: engine.binary, model: options.model, count: options.workers, threads: options.threads, useGpu: options.gpu ?? false, logger: options.logger }), { logger: options.logger });
   await pool.start();
   try {
     // Warm-up on real speech (silence makes whisper hallucinate and retry): a fresh worker's first requests are slower.
-    const warm = Float32Array.from(streams[0].pcm16.subarray(0, Math.round(streams[0].utterances[0].end * 16_000)), (v) => v / 32768);
+    const warm = s16ToFloats(streams[0].pcm16.subarray(0, Math.round(streams[0].utterances[0].end * SAMPLE_RATE)));
     await Promise.all(Array.from({ length: options.workers }, () => pool.transcribe(warm, { language: 'he', beamSize: options.beamSize ?? 5 }).catch(() => undefined)));
     const loadBefore = loadNow();
     let busyMs = 0;
@@ -172,8 +174,7 @@ export async function runNaive(streams: BenchStream[], options: NaiveOptions): P
 }
 
 async function naiveStream(pool: WorkerPool, stream: BenchStream, chunkS: number, beamSize: number) {
-  const RATE = 16_000;
-  const pcm = Float32Array.from(stream.pcm16, (v) => v / 32768);
+  const pcm = s16ToFloats(stream.pcm16);
   const t0 = performance.now();
   const chunks = Math.ceil(stream.seconds / chunkS);
   const doneAt: number[] = [];
@@ -183,8 +184,8 @@ async function naiveStream(pool: WorkerPool, stream: BenchStream, chunkS: number
     // The chunk is complete once real time has passed its end; and the previous one must be back.
     const wait = t0 + endS * 1000 - performance.now();
     if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
-    const slice = pcm.subarray(Math.round(k * chunkS * RATE), Math.round(endS * RATE));
-    if (slice.length >= RATE / 10) {
+    const slice = pcm.subarray(Math.round(k * chunkS * SAMPLE_RATE), Math.round(endS * SAMPLE_RATE));
+    if (slice.length >= SAMPLE_RATE / 10) {
       const t = await pool.transcribe(slice, { language: 'he', beamSize });
       texts.push(t.text);
     }

@@ -10,13 +10,15 @@ import { corpusWer } from '../engine/wer.js';
 import { createLocalWorkers } from '../engine/whisper/local-workers.js';
 import { WorkerPool } from '../engine/whisper/pool.js';
 import type { TranscribeOptions } from '../engine/whisper/types.js';
+import { createLogger } from '../engine/log.js';
 import { benchEngine } from './lib/engine.js';
 import { clips, REAL_MODEL } from '../corpus/assets.js';
 
 const threads = Number(process.argv[process.argv.indexOf('--threads') + 1]) || os.availableParallelism();
 const binaryArg = process.argv.indexOf('--binary');
-const binary = binaryArg > 0 ? process.argv[binaryArg + 1] : (await benchEngine(false)).binary;
-const pool = new WorkerPool(createLocalWorkers({ binary, model: REAL_MODEL, count: 1, threads }));
+const log = createLogger();
+const binary = binaryArg > 0 ? process.argv[binaryArg + 1] : (await benchEngine(false, log)).binary;
+const pool = new WorkerPool(createLocalWorkers({ binary, model: REAL_MODEL, count: 1, threads, logger: log }), { logger: log });
 await pool.start();
 
 const rows: string[] = [];

@@ -10,6 +10,7 @@ import { Scheduler, type SchedulablePool } from '../engine/scheduler.js';
 import { SpeechStream } from '../engine/stream.js';
 import { SileroVad } from '../engine/vad/silero.js';
 import { assetPath } from '../corpus/assets.js';
+import { floatToS16, SAMPLE_RATE } from '../engine/audio/format.js';
 
 function arg(name: string, fallback: string): string {
   const at = process.argv.indexOf(`--${name}`);
@@ -30,10 +31,10 @@ const counts = arg('streams', '1,50').split(',').map(Number);
 // The 125 s recording, upsampled to the client rate and duplicated into every channel, as a browser
 // would send it: the resampler and downmix then do real work.
 const { pcm } = await decodeAudioFile(assetPath('audio', 'he', 'long', 'asimov.wav'));
-const frames = Math.floor((pcm.length * rate) / 16000);
+const frames = Math.floor((pcm.length * rate) / SAMPLE_RATE);
 const client = new Int16Array(frames * channels);
 for (let i = 0; i < frames; i++) {
-  const v = Math.round(pcm[Math.min(pcm.length - 1, Math.floor((i * 16000) / rate))] * 32767);
+  const v = floatToS16(pcm[Math.min(pcm.length - 1, Math.floor((i * SAMPLE_RATE) / rate))]);
   for (let c = 0; c < channels; c++) client[i * channels + c] = v;
 }
 const bytes = new Uint8Array(client.buffer);

@@ -15,7 +15,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { log as engineLog } from '../engine/log.js';
+import { createLogger, type Logger } from '../engine/log.js';
 import { REPO_ROOT } from '../engine/paths.js';
 import { defaultThreads } from '../engine/whisper/local-workers.js';
 import { clips as sharedClips, REAL_MODEL, type Clip } from '../corpus/assets.js';
@@ -108,7 +108,7 @@ function benchClips(quick: boolean, limit: number): Clip[] {
 /** The shapes of speech are compared at these numbers of concurrent speakers (of those swept). */
 const SHAPE_SPEAKERS = [1, 4];
 
-export async function runBench(options: BenchOptions): Promise<BenchReport> {
+export async function runBench(options: BenchOptions, engineLog: Logger): Promise<BenchReport> {
   const started = performance.now();
   const mode = options.gpu ? 'gpu' : options.quick ? 'quick' : 'full';
   const notes: string[] = [];
@@ -227,7 +227,7 @@ export async function runBench(options: BenchOptions): Promise<BenchReport> {
   if (!options.skip.has('naive')) {
     for (const n of options.quick ? [1] : [1, 4]) {
       log(`naive: 5 s chunks, ${n} streams`);
-      report.naive.push(await runNaive(streams.slice(0, n), { model, workers: options.workers, threads: options.threads || undefined, gpu: options.gpu }));
+      report.naive.push(await runNaive(streams.slice(0, n), { model, workers: options.workers, threads: options.threads || undefined, gpu: options.gpu, logger: engineLog }));
       save();
     }
   }
@@ -275,7 +275,7 @@ export async function runBench(options: BenchOptions): Promise<BenchReport> {
 
   if (options.gpu) {
     log('decode budget: direct whisper-server requests, temperature fallback off');
-    report.decode = await decodeBudget({ model, gpu: true, threads: options.threads || undefined });
+    report.decode = await decodeBudget({ model, gpu: true, threads: options.threads || undefined, logger: engineLog });
   }
   report.minutes = (performance.now() - started) / 60_000;
   return report;
@@ -527,8 +527,7 @@ export async function main(argv: string[]): Promise<void> {
     return;
   }
   // Worker start/restart lines would drown the progress lines; warnings still show.
-  engineLog.level = process.env.KOL_LOG_LEVEL ?? 'warn';
-  const report = await runBench(options);
+  const report = await runBench(options, createLogger(process.env.KOL_LOG_LEVEL ?? 'warn'));
   const markdown = writeReport(report, options.out);
   process.stdout.write(`${markdown}\n`);
   log(`wrote ${path.relative(process.cwd(), path.join(options.out, `${report.mode}.md`))} and its plots (${report.minutes.toFixed(1)} min)`);

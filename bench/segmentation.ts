@@ -12,7 +12,7 @@ import { decodeAudioFile } from '../engine/audio/wav.js';
 import { FRAME_SAMPLES, FrameChunker } from '../engine/vad/frames.js';
 import { DEFAULT_SEGMENTER_OPTIONS, Segmenter, type SegmenterEvent, type SegmenterOptions } from '../engine/vad/segmenter.js';
 import { SileroVad } from '../engine/vad/silero.js';
-import { WHISPER_SAMPLE_RATE } from '../engine/whisper/types.js';
+import { SAMPLE_RATE, s16ToFloats } from '../engine/audio/format.js';
 import { assetPath, clips } from '../corpus/assets.js';
 import { CONTINUOUS_GAPS_S, PAUSED_GAPS_S, joinClips, type Utterance } from '../corpus/streams.js';
 import { percentile } from './lib/stats.js';
@@ -46,7 +46,7 @@ function replay(p: Probed, options: Partial<SegmenterOptions>): End[] {
 }
 
 function row(variant: string, p: Probed, ends: End[]): string {
-  const s = (x: number) => x / WHISPER_SAMPLE_RATE;
+  const s = (x: number) => x / SAMPLE_RATE;
   const lengths = ends.map((e) => s(e.endSample - e.startSample));
   const reasons = ['silence', 'max_length', 'eof'].map((r) => ends.filter((e) => e.reason === r).length).join(' / ');
   // A segment end inside a clip (not in the gap after it): at a pause within the clip.
@@ -60,11 +60,10 @@ const vad = await SileroVad.load();
 const he = clips('he');
 const continuous = await joinClips(he, CONTINUOUS_GAPS_S);
 const paused = await joinClips(he, PAUSED_GAPS_S);
-const toFloat = (pcm16: Int16Array) => Float32Array.from(pcm16, (v) => v / 32768);
 const asimov = await decodeAudioFile(assetPath('audio', 'he', 'long', 'asimov.wav'));
 const streams = [
-  await probe('continuous', toFloat(continuous.pcm16), continuous.utterances, vad),
-  await probe('paused', toFloat(paused.pcm16), paused.utterances, vad),
+  await probe('continuous', s16ToFloats(continuous.pcm16), continuous.utterances, vad),
+  await probe('paused', s16ToFloats(paused.pcm16), paused.utterances, vad),
   await probe('asimov', asimov.pcm, [], vad),
 ];
 await vad.close();

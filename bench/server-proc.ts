@@ -6,6 +6,7 @@
  *   node --import tsx bench/server-proc.ts '<ServerConfig JSON>'   (spawned by bench/run.ts with an IPC channel)
  */
 import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { createLogger } from '../engine/log.js';
 import type { ScheduledRecord } from '../engine/scheduler.js';
 import type { JobRecord, PoolStats } from '../engine/whisper/pool.js';
 import { startServer } from '../server/app.js';
@@ -30,7 +31,7 @@ export interface ServerProcStats {
 // The benches load the server beyond its capacity on purpose: admission is left to the session limit.
 const config = serverConfigSchema.parse({ ...DEFAULT_CONFIG, capacity: DEFAULT_CONFIG.maxSessions, ...(JSON.parse(process.argv[2] ?? '{}') as object) });
 try {
-  const server = await startServer(config);
+  const server = await startServer(config, createLogger());
   let scheduled: ScheduledRecord[] = [];
   let jobs: JobRecord[] = [];
   server.runtime.scheduler.on('scheduled', (r) => scheduled.push(r));

@@ -6,15 +6,14 @@
 import { dist, fixed, mdTable, percentile, s } from './lib/stats.js';
 import type { LatencyResult, ShapeStats } from './lib/result.js';
 import type { BenchStream, StreamShape } from '../corpus/streams.js';
-import type { FinalRecord, StreamRun } from './stream-run.js';
-
-export const CUT_REASONS: ReadonlyArray<FinalRecord['reason']> = ['silence', 'max_length', 'flush', 'eof'];
+import type { StreamRun } from './stream-run.js';
+import { SEGMENT_END_REASONS } from '../engine/vad/segmenter.js';
 
 export function shapeStats(streams: BenchStream[], runs: StreamRun[]): ShapeStats {
   const segments = runs.flatMap((r) => r.segments);
   const known = streams.every((st) => st.utterances.length > 0);
   const lengths = segments.map((f) => f.end - f.start);
-  const reasons = Object.fromEntries(CUT_REASONS.map((reason) => [reason, segments.filter((f) => f.reason === reason).length])) as ShapeStats['reasons'];
+  const reasons = Object.fromEntries(SEGMENT_END_REASONS.map((reason) => [reason, segments.filter((f) => f.reason === reason).length])) as ShapeStats['reasons'];
   return {
     finals: segments.length,
     covered: runs.reduce((sum, r) => sum + r.finals.length, 0),
@@ -86,7 +85,7 @@ export function shapeCells(row: ShapeRow): string[] {
     `${s(st.inference.p50)} / ${s(st.inference.p95)}`,
     s(st.queue.p95),
     `${fixed(st.segmentP5S, 1)} / ${fixed(st.segmentS.p50, 1)} / ${fixed(st.segmentS.p95, 1)} / ${fixed(st.segmentS.max, 1)}`,
-    CUT_REASONS.map((reason) => st.reasons[reason]).join(' / '),
+    SEGMENT_END_REASONS.map((reason) => st.reasons[reason]).join(' / '),
     String(st.degraded),
     fixed(st.partials / st.speechSeconds),
     s(st.firstPartial.p50),

@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { createLogger } from '../engine/log.js';
 import { defaultCudaArchitectures } from '../engine/whisper/build.js';
 import { provisionEngine } from '../engine/whisper/provision.js';
 import { provisionBars } from './progress.js';
@@ -13,7 +14,7 @@ export function register(program: Command): void {
     .option('--force', 'rebuild even when a cached build exists')
     .option('-j, --jobs <n>', 'parallel compile jobs', (v) => Number.parseInt(v, 10))
     .action(async (opts: { cuda?: boolean; cudaArch: string; force?: boolean; jobs?: number }) => {
-      const build = await provisionEngine({ cuda: opts.cuda, cudaArchitectures: opts.cudaArch.split(','), force: opts.force, jobs: opts.jobs }, provisionBars());
+      const build = await provisionEngine({ cuda: opts.cuda, cudaArchitectures: opts.cudaArch.split(','), force: opts.force, jobs: opts.jobs, logger: createLogger() }, provisionBars());
       process.stdout.write(`${build.binary}\n`);
     });
 }

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { log } from '../engine/log.js';
+import { createLogger } from '../engine/log.js';
 import { startServer } from '../server/app.js';
 import { describeKey, loadConfig, redactUrl, type ServerConfig } from '../server/config.js';
 
@@ -52,8 +52,8 @@ export function register(program: Command): void {
         process.stdout.write(`${JSON.stringify({ config: shown, origin }, null, 2)}\n`);
         return;
       }
-      log.level = config.logLevel;
-      const server = await startServer(config);
+      const log = createLogger(config.logLevel);
+      const server = await startServer(config, log);
       let stopping = false;
       const stop = (signal: string) => {
         if (stopping) {

@@ -13,6 +13,7 @@ import { streamAudio, StreamRefusedError, type StreamResult } from '../clients/c
 import { decodeAudioFile } from '../engine/audio/wav.js';
 import { toKolError } from '../engine/errors.js';
 import type { ServerMessage } from '../server/dialects/protocol.js';
+import { floatsToS16le, SAMPLE_RATE } from '../engine/audio/format.js';
 
 interface StreamFlags {
   url: string;
@@ -27,7 +28,6 @@ interface StreamFlags {
   prompt?: string;
 }
 
-const SAMPLE_RATE = 16_000;
 const BYTES_PER_SECOND = SAMPLE_RATE * 2;
 
 export function register(program: Command): void {
@@ -110,7 +110,7 @@ export async function runStream(file: string | undefined, flags: StreamFlags): P
   } else {
     try {
       const decoded = await decodeAudioFile(file!);
-      audio = toS16le(decoded.pcm);
+      audio = floatsToS16le(decoded.pcm);
       printer.note(`Streaming ${path.basename(file!)} (${decoded.durationS.toFixed(1)} s) to ${url} at ${Number.isFinite(speed) ? `${speed}x` : 'full speed'}.`);
     } catch (err) {
       const e = toKolError(err);
@@ -176,16 +176,6 @@ function parseSpeed(raw: string): number | null {
   if (raw === 'max' || raw === 'inf' || raw === 'Infinity') return Infinity;
   const speed = Number(raw);
   return Number.isFinite(speed) && speed > 0 ? speed : null;
-}
-
-/** 16 kHz float32 → 16-bit little-endian PCM, what the session is configured for by default. */
-export function toS16le(pcm: Float32Array): Buffer {
-  const out = Buffer.alloc(pcm.length * 2);
-  for (let i = 0; i < pcm.length; i++) {
-    const v = Math.max(-1, Math.min(1, pcm[i]));
-    out.writeInt16LE(Math.round(v < 0 ? v * 32768 : v * 32767), i * 2);
-  }
-  return out;
 }
 
 function connectionProblem(err: Error, url: string): string {

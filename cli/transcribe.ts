@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { decodeAudioFile } from '../engine/audio/wav.js';
 import { toKolError, type KolError } from '../engine/errors.js';
+import { createLogger } from '../engine/log.js';
 import { transcribeOffline, type OfflineTranscript } from '../engine/offline.js';
 import { SileroVad } from '../engine/vad/silero.js';
 import { createLocalWorkers } from '../engine/whisper/local-workers.js';
@@ -35,10 +36,11 @@ export function register(program: Command): void {
     .option('--workers <n>', 'whisper-server processes', (v) => Number.parseInt(v, 10), 1)
     .option('-t, --threads <n>', 'threads per worker', (v) => Number.parseInt(v, 10))
     .action(async (files: string[], flags: TranscribeFlags) => {
+      const log = createLogger();
       const progress = provisionBars();
-      const engine = await provisionEngine({}, progress);
+      const engine = await provisionEngine({ logger: log }, progress);
       const model = await provisionModel(configuredModel(flags.model), { gpu: engine.cuda }, progress);
-      const pool = new WorkerPool(createLocalWorkers({ binary: engine.binary, model, count: flags.workers, threads: flags.threads, useGpu: engine.cuda }));
+      const pool = new WorkerPool(createLocalWorkers({ binary: engine.binary, model, count: flags.workers, threads: flags.threads, useGpu: engine.cuda, logger: log }), { logger: log });
       let vad: SileroVad | null = null;
       let failed = 0;
       try {

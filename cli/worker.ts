@@ -13,7 +13,7 @@
 import net from 'node:net';
 import type { Command } from 'commander';
 import { KolError } from '../engine/errors.js';
-import { log } from '../engine/log.js';
+import { createLogger, type Logger } from '../engine/log.js';
 import { checkHealth } from '../engine/whisper/client.js';
 import { defaultThreads } from '../engine/whisper/local-workers.js';
 import { provisionEngine, provisionModel } from '../engine/whisper/provision.js';
@@ -54,11 +54,11 @@ export function register(program: Command): void {
         file: flags.config,
         flags: { model: flags.model, threads: flags.threads, gpu: flags.gpu } satisfies Partial<Record<keyof ServerConfig, unknown>>,
       });
-      log.level = config.logLevel;
+      const log = createLogger(config.logLevel);
       const host = flags.host ?? process.env.KOL_WORKER_HOST ?? DEFAULT_WORKER_HOST;
       const port = parsePort(flags.port ?? process.env.KOL_WORKER_PORT ?? String(DEFAULT_WORKER_PORT));
       const device = flags.gpuDevice !== undefined ? Number(flags.gpuDevice) : config.gpuDevices[0];
-      const supervisor = await startWorker({ config, host, port, gpuDevice: device });
+      const supervisor = await startWorker({ config, host, port, gpuDevice: device, logger: log });
       let stopping = false;
       const stop = (signal: string) => {
         if (stopping) process.exit(1);
@@ -89,6 +89,7 @@ export interface WorkerOptions {
   host: string;
   port: number;
   gpuDevice?: number;
+  logger: Logger;
 }
 
 export interface WorkerSupervisor {
@@ -100,13 +101,13 @@ export interface WorkerSupervisor {
 
 /** Builds, fetches, starts and supervises the whisper-server. The first start's failure is thrown. */
 export async function startWorker(options: WorkerOptions): Promise<WorkerSupervisor> {
-  const { config, host, port } = options;
+  const { config, host, port, logger: log } = options;
   const progress = provisionBars();
-  const { engine, gpu } = await chooseEngine(config, log, (build) => provisionEngine(build, progress));
+  const { engine, gpu } = await chooseEngine(config, log, (build) => provisionEngine({ ...build, logger: log }, progress));
   const model = await provisionModel(config.model, { gpu }, progress);
   await assertPortFree(host, port);
   const threads = config.threads || defaultThreads();
-  const worker = new LocalWorker({ id: 'worker', binary: engine.binary, model, threads, flashAttention: config.flashAttention, useGpu: gpu, gpuDevice: gpu ? options.gpuDevice : undefined, host, port });
+  const worker = new LocalWorker({ id: 'worker', binary: engine.binary, model, threads, flashAttention: config.flashAttention, useGpu: gpu, gpuDevice: gpu ? options.gpuDevice : undefined, host, port, logger: log });
 
   let stopped = false;
   let restarts = 0;

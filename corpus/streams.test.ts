@@ -2,13 +2,13 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
+import { floatToS16 } from '../engine/audio/format.js';
 import { decodeAudioFile } from '../engine/audio/wav.js';
 import { clips } from './assets.js';
 import { haveAssets } from '../test/helpers/assets.js';
 import { ASIMOV_WAV, CONTINUOUS_GAPS_S, joinPcm, PAUSED_GAPS_S, quietestPoint, rotatedRecordingStreams, shapeStreams, type BenchStream } from './streams.js';
 
 const RATE = 16_000;
-const toInt16 = (x: number) => Math.max(-32768, Math.min(32767, Math.round(x * 32767)));
 
 /** Every sample of the stream is either inside exactly one utterance, equal to its clip's sample, or silence. */
 function assertExact(stream: BenchStream, pcms: Float32Array[], gapsS: number[], leadS: number): void {
@@ -17,7 +17,7 @@ function assertExact(stream: BenchStream, pcms: Float32Array[], gapsS: number[],
     // Seconds are sample index / rate: exact up to the float's last bit.
     assert.ok(Math.abs(u.start * RATE - cursor) < 1e-6, `utterance ${i} starts where the previous gap ends`);
     assert.ok(Math.abs(u.end * RATE - (cursor + pcms[i].length)) < 1e-6, `utterance ${i} ends after exactly its clip's samples`);
-    for (let k = 0; k < pcms[i].length; k++) if (stream.pcm16[cursor + k] !== toInt16(pcms[i][k])) assert.fail(`utterance ${i}, sample ${k} differs`);
+    for (let k = 0; k < pcms[i].length; k++) if (stream.pcm16[cursor + k] !== floatToS16(pcms[i][k])) assert.fail(`utterance ${i}, sample ${k} differs`);
     cursor += pcms[i].length;
     const gap = Math.round(gapsS[i % gapsS.length] * RATE);
     for (let k = 0; k < gap; k++) if (stream.pcm16[cursor + k] !== 0) assert.fail(`gap after utterance ${i} is not silent at sample ${k}`);
@@ -71,7 +71,7 @@ test('asimov.wav for N clients: each a rotation of the whole recording, cut at a
   if (!haveAssets(t, ASIMOV_WAV)) return;
   const { pcm } = await decodeAudioFile(ASIMOV_WAV);
   const original = new Int16Array(pcm.length);
-  for (let i = 0; i < pcm.length; i++) original[i] = toInt16(pcm[i]);
+  for (let i = 0; i < pcm.length; i++) original[i] = floatToS16(pcm[i]);
   const streams = await rotatedRecordingStreams(ASIMOV_WAV, 4);
   const lead = 0.5 * RATE;
   for (const [i, stream] of streams.entries()) {

@@ -6,8 +6,8 @@
  */
 import { decodeAudioFile } from '../engine/audio/wav.js';
 import { assetPath, clips, type Clip } from './assets.js';
+import { floatsToS16, SAMPLE_RATE } from '../engine/audio/format.js';
 
-const RATE = 16_000;
 
 /** Pauses after each sentence of the paused stream: every segment holds one sentence. */
 export const PAUSED_GAPS_S = [0.9, 1.4, 1.1, 2.0];
@@ -50,23 +50,23 @@ export interface ClipAudio {
 }
 
 function toPcm16(target: Int16Array, at: number, pcm: Float32Array): void {
-  for (let i = 0; i < pcm.length; i++) target[at + i] = Math.max(-32768, Math.min(32767, Math.round(pcm[i] * 32767)));
+  target.set(floatsToS16(pcm), at);
 }
 
 /** Joins clips with silences of the given lengths (cycled: clip i is followed by gapsS[i mod length]), after `leadS` of silence. */
 export function joinPcm(parts: ClipAudio[], gapsS: number[], leadS = 0.5): BenchStream {
-  let cursor = Math.round(leadS * RATE);
+  let cursor = Math.round(leadS * SAMPLE_RATE);
   const placed = parts.map((part, i) => {
     const at = cursor;
-    cursor += part.pcm.length + Math.round(gapsS[i % gapsS.length] * RATE);
+    cursor += part.pcm.length + Math.round(gapsS[i % gapsS.length] * SAMPLE_RATE);
     return at;
   });
   const pcm16 = new Int16Array(cursor);
   const utterances = parts.map((part, i) => {
     toPcm16(pcm16, placed[i], part.pcm);
-    return { name: part.name, reference: part.reference, start: placed[i] / RATE, end: (placed[i] + part.pcm.length) / RATE };
+    return { name: part.name, reference: part.reference, start: placed[i] / SAMPLE_RATE, end: (placed[i] + part.pcm.length) / SAMPLE_RATE };
   });
-  return { pcm16, utterances, seconds: cursor / RATE, speechSeconds: utterances.reduce((sum, u) => sum + u.end - u.start, 0) };
+  return { pcm16, utterances, seconds: cursor / SAMPLE_RATE, speechSeconds: utterances.reduce((sum, u) => sum + u.end - u.start, 0) };
 }
 
 export async function loadClips(set: Clip[]): Promise<ClipAudio[]> {
@@ -93,9 +93,9 @@ export async function rotatedBenchStreams(set: Clip[], n: number, gapsS = PAUSED
  * cut without cutting a word.
  */
 export function quietestPoint(pcm: Float32Array, near: number, windowS = 0.1, searchS = 5): number {
-  const win = Math.round(windowS * RATE);
-  const from = Math.max(0, near - searchS * RATE);
-  const to = Math.min(pcm.length - win, near + searchS * RATE);
+  const win = Math.round(windowS * SAMPLE_RATE);
+  const from = Math.max(0, near - searchS * SAMPLE_RATE);
+  const to = Math.min(pcm.length - win, near + searchS * SAMPLE_RATE);
   let best = near;
   let bestEnergy = Infinity;
   for (let at = from; at <= to; at += win / 2) {
@@ -112,14 +112,14 @@ export function quietestPoint(pcm: Float32Array, near: number, windowS = 0.1, se
  */
 export async function rotatedRecordingStreams(file: string, n: number, options: { seconds?: number; leadS?: number } = {}): Promise<BenchStream[]> {
   const { pcm: whole } = await decodeAudioFile(file);
-  const pcm = options.seconds === undefined ? whole : whole.subarray(0, Math.round(options.seconds * RATE));
-  const lead = Math.round((options.leadS ?? 0.5) * RATE);
+  const pcm = options.seconds === undefined ? whole : whole.subarray(0, Math.round(options.seconds * SAMPLE_RATE));
+  const lead = Math.round((options.leadS ?? 0.5) * SAMPLE_RATE);
   return Array.from({ length: n }, (_, i) => {
     const cut = i === 0 ? 0 : quietestPoint(pcm, Math.round((i / n) * pcm.length));
     const pcm16 = new Int16Array(lead + pcm.length);
     toPcm16(pcm16, lead, pcm.subarray(cut));
     toPcm16(pcm16, lead + pcm.length - cut, pcm.subarray(0, cut));
-    return { pcm16, utterances: [], seconds: pcm16.length / RATE, speechSeconds: pcm.length / RATE };
+    return { pcm16, utterances: [], seconds: pcm16.length / SAMPLE_RATE, speechSeconds: pcm.length / SAMPLE_RATE };
   });
 }
 

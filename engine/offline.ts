@@ -12,7 +12,8 @@ import { FRAME_SAMPLES } from './vad/frames.js';
 import { DEFAULT_SEGMENTER_OPTIONS } from './vad/segmenter.js';
 import type { SileroVad } from './vad/silero.js';
 import { MIN_AUDIO_SAMPLES } from './whisper/pool.js';
-import { WHISPER_SAMPLE_RATE, type TranscribeOptions, type Transcriber, type Transcript, type TranscriptSegment } from './whisper/types.js';
+import { SAMPLE_RATE } from './audio/format.js';
+import type { TranscribeOptions, Transcriber, Transcript, TranscriptSegment } from './whisper/types.js';
 
 export interface SpanOptions {
   /** Probability at or above which a frame is speech; below `endThreshold` it may end speech (hysteresis). */
@@ -82,12 +83,12 @@ export interface OfflineDeps {
 export async function transcribeOffline(pcm: Float32Array, deps: OfflineDeps, options: TranscribeOptions = {}): Promise<OfflineTranscript> {
   if (pcm.length === 0) throw new KolError('audio_empty');
   if (pcm.length < MIN_AUDIO_SAMPLES) {
-    throw new KolError('audio_too_short', `The audio is ${(pcm.length / WHISPER_SAMPLE_RATE).toFixed(3)} s long; whisper needs at least 0.1 s.`);
+    throw new KolError('audio_too_short', `The audio is ${(pcm.length / SAMPLE_RATE).toFixed(3)} s long; whisper needs at least 0.1 s.`);
   }
-  const duration = pcm.length / WHISPER_SAMPLE_RATE;
+  const duration = pcm.length / SAMPLE_RATE;
   const spans = speechSpans(await speechProbabilities(pcm, deps.vad), pcm.length);
   const timeline = new Timeline(spans);
-  const silent: OfflineTranscript = { text: '', language: '', duration, speechSeconds: timeline.samples / WHISPER_SAMPLE_RATE, segments: [], inferenceMs: 0 };
+  const silent: OfflineTranscript = { text: '', language: '', duration, speechSeconds: timeline.samples / SAMPLE_RATE, segments: [], inferenceMs: 0 };
   // Under 0.1 s of speech is what a streamed final calls too short: no words.
   if (timeline.samples < MIN_AUDIO_SAMPLES) return silent;
 
@@ -138,7 +139,7 @@ async function speechProbabilities(pcm: Float32Array, vad: SileroVad): Promise<F
  */
 export function speechSpans(probabilities: ArrayLike<number>, totalSamples: number, options: Partial<SpanOptions> = {}): Span[] {
   const o = { ...DEFAULT_SPAN_OPTIONS, ...options };
-  const frames = (ms: number) => Math.max(1, Math.ceil((ms * WHISPER_SAMPLE_RATE) / 1000 / FRAME_SAMPLES - 1e-9));
+  const frames = (ms: number) => Math.max(1, Math.ceil((ms * SAMPLE_RATE) / 1000 / FRAME_SAMPLES - 1e-9));
   const minSpeech = frames(o.minSpeechMs);
   const minSilence = frames(o.minSilenceMs);
   const pad = o.padMs > 0 ? frames(o.padMs) : 0;
@@ -204,7 +205,7 @@ class Timeline {
 
   /** Which span a time (s, in the joined audio) falls in; an end time on a join belongs to the span before. */
   spanOf(seconds: number, isEnd = false): number {
-    const sample = seconds * WHISPER_SAMPLE_RATE;
+    const sample = seconds * SAMPLE_RATE;
     for (let i = 0; i < this.spans.length - 1; i++) {
       const end = this.offsets[i + 1];
       if (isEnd ? sample <= end : sample < end) return i;
@@ -235,8 +236,8 @@ class Timeline {
   /** A time in the joined audio, inside span `i`, as a time in the file. */
   private place(seconds: number, i: number): number {
     const span = this.spans[i];
-    const sample = span.start + Math.min(Math.max(0, seconds * WHISPER_SAMPLE_RATE - this.offsets[i]), span.end - span.start);
-    return Math.round((sample / WHISPER_SAMPLE_RATE) * 1000) / 1000;
+    const sample = span.start + Math.min(Math.max(0, seconds * SAMPLE_RATE - this.offsets[i]), span.end - span.start);
+    return Math.round((sample / SAMPLE_RATE) * 1000) / 1000;
   }
 }
 

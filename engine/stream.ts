@@ -6,7 +6,8 @@
  * Knows nothing of WebSockets: the server's session turns these events into protocol messages.
  */
 import { EventEmitter } from 'node:events';
-import { decodePcm, type PcmEncoding, type PcmStats } from './audio/pcm.js';
+import { SAMPLE_RATE, type PcmEncoding } from './audio/format.js';
+import { decodePcm, type PcmStats } from './audio/pcm.js';
 import { createResampler, type Resampler } from './audio/resample.js';
 import { KolError, toKolError } from './errors.js';
 import { FrameChunker } from './vad/frames.js';
@@ -15,7 +16,7 @@ import type { SileroVad, VadStream } from './vad/silero.js';
 import type { DecodedFinal, Decoding, Scheduler } from './scheduler.js';
 import { assessTranscript } from './transcript-guard.js';
 import { splitStable } from './partial-agreement.js';
-import { WHISPER_SAMPLE_RATE, type TranscribeOptions, type Transcript, type TranscriptWord } from './whisper/types.js';
+import type { TranscribeOptions, Transcript, TranscriptWord } from './whisper/types.js';
 
 export interface StreamSettings {
   sampleRate: number;
@@ -59,8 +60,6 @@ export const DEFAULT_TUNING: StreamTuning = {
   firstPartialS: 0.5,
   promptWithPreviousFinal: false,
 };
-
-export type { SegmentEndReason };
 
 /** How a final was decoded; `retried`: its first decoding lost speech and it was decoded again without the prompt. */
 export type FinalDecoding = Decoding & { retried: boolean };
@@ -163,7 +162,7 @@ export class SpeechStream extends EventEmitter<{ event: [SpeechEvent] }> {
 
   /** Audio received so far, in seconds of the stream. */
   get receivedSeconds(): number {
-    return this.receivedSamples / WHISPER_SAMPLE_RATE;
+    return this.receivedSamples / SAMPLE_RATE;
   }
 
   /** Float samples that were NaN or ±Infinity, heard as silence (engine/audio/pcm.ts). */
@@ -276,11 +275,11 @@ export class SpeechStream extends EventEmitter<{ event: [SpeechEvent] }> {
         this.samplesAtLastPartial = this.receivedSamples;
         this.lastPartialWords = [];
         this.segmentShownPartial = false;
-        this.emit('event', { type: 'speech_start', segmentId: event.segmentId, start: event.startSample / WHISPER_SAMPLE_RATE });
+        this.emit('event', { type: 'speech_start', segmentId: event.segmentId, start: event.startSample / SAMPLE_RATE });
       } else {
         if (this.openSegmentId === event.segmentId) this.openSegmentId = null;
         // A segment long enough to be read that has shown no text keeps its first partial.
-        const owed = this.settings.partials && !this.segmentShownPartial && event.audio.length >= OWED_PARTIAL_S * WHISPER_SAMPLE_RATE;
+        const owed = this.settings.partials && !this.segmentShownPartial && event.audio.length >= OWED_PARTIAL_S * SAMPLE_RATE;
         const kept = this.scheduler.cancelPartials(this.sessionId, owed);
         if (owed) this.owePartial(event, kept);
         this.requestFinal(event);
@@ -301,7 +300,7 @@ export class SpeechStream extends EventEmitter<{ event: [SpeechEvent] }> {
       current.controller.abort();
       this.speculation = null;
     }
-    if (this.speculation || !pending || pending.audio.length < WHISPER_SAMPLE_RATE / 10) return;
+    if (this.speculation || !pending || pending.audio.length < SAMPLE_RATE / 10) return;
     // With the previous final as prompt, speculate only once it is settled, so that the result is
     // the same as the final would have been.
     if (this.tuning.promptWithPreviousFinal && this.finalsPending > 0) return;
@@ -328,7 +327,7 @@ export class SpeechStream extends EventEmitter<{ event: [SpeechEvent] }> {
     try {
       const options = this.finalOptions();
       const first = await this.scheduler.submitFinal(this.sessionId, audio, options, signal);
-      if (!options.prompt || !lostSpeech(first, speechSamples / WHISPER_SAMPLE_RATE, partialWords)) return { ...first, retried: false };
+      if (!options.prompt || !lostSpeech(first, speechSamples / SAMPLE_RATE, partialWords)) return { ...first, retried: false };
       const again = await this.scheduler.submitFinal(this.sessionId, audio, { ...options, prompt: undefined }, signal);
       return { ...again, inferenceMs: first.inferenceMs + again.inferenceMs, retried: true };
     } catch (err) {
@@ -345,8 +344,8 @@ export class SpeechStream extends EventEmitter<{ event: [SpeechEvent] }> {
     const open = this.segmenter.openSegment();
     if (!open) return;
     const newAudio = this.receivedSamples - this.samplesAtLastPartial;
-    if (newAudio < this.tuning.partialIntervalS * WHISPER_SAMPLE_RATE) return;
-    if (open.audio.length < this.tuning.firstPartialS * WHISPER_SAMPLE_RATE) return;
+    if (newAudio < this.tuning.partialIntervalS * SAMPLE_RATE) return;
+    if (open.audio.length < this.tuning.firstPartialS * SAMPLE_RATE) return;
     this.samplesAtLastPartial = this.receivedSamples;
     this.requestPartial(open.segmentId, open.audio, open.startSample, false);
   }
@@ -378,7 +377,7 @@ export class SpeechStream extends EventEmitter<{ event: [SpeechEvent] }> {
       if (!transcript || this.closed || (this.openSegmentId !== segmentId && (!owedTo || owedTo.shown))) return false;
       const verdict = assessTranscript(transcript);
       if (verdict.discarded) return false;
-      const start = startSample / WHISPER_SAMPLE_RATE;
+      const start = startSample / SAMPLE_RATE;
       if (owedTo) {
         // The owed partial of an ended segment, shown once: nothing to agree with, and the open segment's state is not its own.
         owedTo.shown = true;
@@ -398,8 +397,8 @@ export class SpeechStream extends EventEmitter<{ event: [SpeechEvent] }> {
   private requestFinal(event: Extract<SegmenterEvent, { type: 'segment_end' }>): void {
     const speechEndAt = this.arrivalOf(event.speechEndSample);
     const closedAt = performance.now();
-    const start = event.startSample / WHISPER_SAMPLE_RATE;
-    const end = event.endSample / WHISPER_SAMPLE_RATE;
+    const start = event.startSample / SAMPLE_RATE;
+    const end = event.endSample / SAMPLE_RATE;
     const base = { type: 'final' as const, segmentId: event.segmentId, start, end, reason: event.reason };
 
     let result: Promise<FinalOutcome | null>;
@@ -408,7 +407,7 @@ export class SpeechStream extends EventEmitter<{ event: [SpeechEvent] }> {
     const speechSamples = event.speechEndSample - event.startSample;
     if (speculation && speculation.segmentId === event.segmentId && speculation.endSample === event.endSample) {
       result = speculation.result;
-    } else if (event.audio.length < WHISPER_SAMPLE_RATE / 10) {
+    } else if (event.audio.length < SAMPLE_RATE / 10) {
       speculation?.controller.abort();
       result = Promise.resolve(null);
     } else if (this.tuning.promptWithPreviousFinal) {

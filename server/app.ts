@@ -3,7 +3,7 @@
  * `kol serve` and the tests start servers through this one function.
  */
 import path from 'node:path';
-import { log as rootLogger, type Logger } from '../engine/log.js';
+import type { Logger } from '../engine/log.js';
 import { REPO_ROOT } from '../engine/paths.js';
 import { resolveCapacity } from './capacity.js';
 import { captionsRoute } from './captions/viewers.js';
@@ -32,13 +32,13 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
-export async function startServer(config: ServerConfig, logger: Logger = rootLogger): Promise<RunningServer> {
+export async function startServer(config: ServerConfig, logger: Logger): Promise<RunningServer> {
   const runtime = await startRuntime(config, logger);
   // Measured (capacity 0) on the warm pool before any session can compete with the calibration.
   const { streams: capacity } = await resolveCapacity(runtime.finalPool, config, runtime.gpu, logger);
   // With REDIS_URL, rooms fan out across every gateway sharing that Redis; otherwise they live here.
   const rooms: CaptionRooms = config.redisUrl
-    ? new RedisRooms(config.redisUrl)
+    ? new RedisRooms(config.redisUrl, { logger })
     : new MemoryRooms({ onListenerError: (err) => logger.warn({ err }, 'caption viewer failed') });
   const captions = captionsRoute(rooms);
   const metrics = new ServerMetrics();

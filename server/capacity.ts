@@ -7,7 +7,8 @@
 import { KolError, toKolError } from '../engine/errors.js';
 import type { Logger } from '../engine/log.js';
 import { DEGRADED_DECODING } from '../engine/scheduler.js';
-import { WHISPER_SAMPLE_RATE, type TranscribeOptions, type Transcriber } from '../engine/whisper/types.js';
+import { SAMPLE_RATE } from '../engine/audio/format.js';
+import type { TranscribeOptions, Transcriber } from '../engine/whisper/types.js';
 import type { ServerConfig } from './config.js';
 
 /** Share of the workers' time admitted sessions may fill: the rest absorbs bursts (two people finishing a sentence at once). */
@@ -59,7 +60,7 @@ export function poolParallelism(config: Pick<ServerConfig, 'workers' | 'workerUr
  * 15–20 s against 12–22 s at the full window. Other seeds decoded up to twice as long (more repeats).
  */
 export function calibrationAudio(seconds = CALIBRATION_SECONDS, seed = 1): Float32Array {
-  const rate = WHISPER_SAMPLE_RATE;
+  const rate = SAMPLE_RATE;
   const out = new Float32Array(Math.round(seconds * rate));
   let state = seed >>> 0 || 1;
   const random = () => {

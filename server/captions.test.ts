@@ -11,7 +11,7 @@ import { assetPath, REAL_MODEL } from '../corpus/assets.js';
 import { haveAssets } from '../test/helpers/assets.js';
 import { startTestServer } from '../test/helpers/server.js';
 import type { RunningServer } from './app.js';
-import { toS16le } from '../cli/stream.js';
+import { floatsToS16le } from '../engine/audio/format.js';
 import type { CaptionMessage } from './captions/rooms.js';
 
 const CLIP = assetPath('audio', 'he', 'Hashlama117_0009.wav');
@@ -19,11 +19,11 @@ const VIEW_KEY = 'view-key-0001';
 const PUBLISH_KEY = 'publish-key-0001';
 
 let server: RunningServer | null = null;
-let pcm: Buffer;
+let pcm: Uint8Array;
 
 before(async () => {
   server = await startTestServer({ workers: 1, apiKeys: [`${VIEW_KEY}:view`, `${PUBLISH_KEY}:publish`] });
-  pcm = toS16le((await decodeAudioFile(CLIP)).pcm);
+  pcm = floatsToS16le((await decodeAudioFile(CLIP)).pcm);
 });
 after(() => server?.close());
 

@@ -7,6 +7,8 @@ import path from 'node:path';
 import { z } from 'zod';
 import { KolError } from '../engine/errors.js';
 import { DEFAULT_TUNING } from '../engine/stream.js';
+import { DEFAULT_SEGMENTER_OPTIONS } from '../engine/vad/segmenter.js';
+import { MAX_ENDPOINT_MS, MIN_ENDPOINT_MS } from './dialects/protocol.js';
 
 const csv = (value: string) => value.split(',').map((s) => s.trim()).filter(Boolean);
 
@@ -35,7 +37,7 @@ export const serverConfigSchema = z
 
     // decoding
     language: z.string().min(2),
-    endpointMs: z.number().int().min(100).max(5000),
+    endpointMs: z.number().int().min(MIN_ENDPOINT_MS).max(MAX_ENDPOINT_MS),
     partials: z.boolean(),
     finalBeamSize: z.number().int().min(1).max(16),
     /** Encoder window for finals: full (1500 frames), auto (sized to the segment), or frames (20 ms each). */
@@ -86,7 +88,7 @@ export const DEFAULT_CONFIG: ServerConfig = {
   workerUrls: [],
   requestTimeoutMs: 60_000,
   language: 'he',
-  endpointMs: 500,
+  endpointMs: DEFAULT_SEGMENTER_OPTIONS.endpointMs,
   partials: true,
   finalBeamSize: 5,
   finalAudioCtx: DEFAULT_TUNING.finalAudioCtx ?? 'full',

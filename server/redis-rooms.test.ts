@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { after, before, describe, test } from 'node:test';
 import WebSocket from 'ws';
+import { floatsToS16le } from '../engine/audio/format.js';
 import { decodeAudioFile } from '../engine/audio/wav.js';
 import { freePort } from '../engine/whisper/worker.js';
 import { wordErrorRate } from '../engine/wer.js';
@@ -67,9 +68,7 @@ describe('caption rooms fan out through Redis across two gateways', () => {
     assert.deepEqual(viewer.messages[0], { type: 'room', room: 'studio-1', publishers: 0, backlog: [] });
 
     const pcm = (await decodeAudioFile(clip!.wav)).pcm;
-    const s16 = new Int16Array(pcm.length);
-    for (let i = 0; i < pcm.length; i++) s16[i] = Math.max(-32768, Math.min(32767, Math.round(pcm[i] * 32767)));
-    const published = await streamAudio({ url: `${a!.url}/v1/stream?room=studio-1`, audio: new Uint8Array(s16.buffer), speed: 2 });
+    const published = await streamAudio({ url: `${a!.url}/v1/stream?room=studio-1`, audio: floatsToS16le(pcm), speed: 2 });
     const publishedText = published.finals.map((f) => f.text).join(' ');
     assert.ok(publishedText.length > 0);
 

@@ -35,23 +35,23 @@ export async function startRuntime(config: ServerConfig, logger: Logger, build?:
   const progress = logProgress(logger);
   const needLocal = config.workers > 0 || (config.partialModel !== '' && config.partialWorkers > 0);
   // GPU or CPU (with the configured fallback when the GPU or its CUDA build is unusable): gpu.ts.
-  const choice = needLocal ? await chooseEngine(config, logger, build ?? ((options) => provisionEngine(options, progress))) : null;
+  const choice = needLocal ? await chooseEngine(config, logger, build ?? ((options) => provisionEngine({ ...options, logger }, progress))) : null;
   const engine = choice?.engine ?? null;
   const gpu = choice?.gpu ?? false;
 
-  const finalWorkers: WorkerHandle[] = config.workerUrls.map((url, i) => new RemoteWorker({ id: `r${i}`, baseUrl: url }));
+  const finalWorkers: WorkerHandle[] = config.workerUrls.map((url, i) => new RemoteWorker({ id: `r${i}`, baseUrl: url, logger }));
   if (engine && config.workers > 0) {
     const model = await provisionModel(config.model, { gpu }, progress);
-    finalWorkers.push(...createLocalWorkers({ binary: engine.binary, model, count: config.workers, threads: config.threads || undefined, flashAttention: config.flashAttention, useGpu: gpu, gpuDevices: config.gpuDevices }));
+    finalWorkers.push(...createLocalWorkers({ binary: engine.binary, model, count: config.workers, threads: config.threads || undefined, flashAttention: config.flashAttention, useGpu: gpu, gpuDevices: config.gpuDevices, logger }));
     logger.info({ model, workers: config.workers, gpu }, 'starting whisper workers');
   }
-  const finalPool = new WorkerPool(finalWorkers, { requestTimeoutMs: config.requestTimeoutMs });
+  const finalPool = new WorkerPool(finalWorkers, { requestTimeoutMs: config.requestTimeoutMs, logger });
   let partialPool: WorkerPool | null = null;
   if (engine && config.partialModel && config.partialWorkers > 0) {
     const model = await provisionModel(config.partialModel, { gpu }, progress);
     partialPool = new WorkerPool(
-      createLocalWorkers({ binary: engine.binary, model, count: config.partialWorkers, threads: config.threads || undefined, flashAttention: config.flashAttention, useGpu: gpu, gpuDevices: config.gpuDevices, idPrefix: 'p' }),
-      { requestTimeoutMs: config.requestTimeoutMs },
+      createLocalWorkers({ binary: engine.binary, model, count: config.partialWorkers, threads: config.threads || undefined, flashAttention: config.flashAttention, useGpu: gpu, gpuDevices: config.gpuDevices, idPrefix: 'p', logger }),
+      { requestTimeoutMs: config.requestTimeoutMs, logger },
     );
     logger.info({ model, workers: config.partialWorkers }, 'starting partial-only workers');
   }

@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import WebSocket from 'ws';
+import { floatsToS16le } from '../engine/audio/format.js';
 import { decodeAudioFile } from '../engine/audio/wav.js';
 import { corpusWer, normalizeText, wordErrorRate } from '../engine/wer.js';
 import { streamAudio, type StreamResult } from '../clients/cli/stream-client.js';
@@ -21,14 +22,8 @@ import type { ServerMessage } from './dialects/protocol.js';
 type Final = Extract<ServerMessage, { type: 'final' }>;
 const AS_FAST_AS_ACCEPTED = Infinity;
 
-function toS16(pcm: Float32Array): Uint8Array {
-  const out = new Int16Array(pcm.length);
-  for (let i = 0; i < pcm.length; i++) out[i] = Math.max(-32768, Math.min(32767, Math.round(pcm[i] * 32767)));
-  return new Uint8Array(out.buffer);
-}
-
 async function clipBytes(clip: Clip): Promise<Uint8Array> {
-  return toS16((await decodeAudioFile(clip.wav)).pcm);
+  return floatsToS16le((await decodeAudioFile(clip.wav)).pcm);
 }
 
 function finalText(result: StreamResult): string {
@@ -196,7 +191,7 @@ describe('streaming over /v1/stream with the real base model', () => {
     if (!haveAssets(t, REAL_MODEL, long)) return;
     const pcm = (await decodeAudioFile(long)).pcm.subarray(0, 60 * 16_000);
     const [result, offlineText] = await Promise.all([
-      streamAudio({ url: url(), audio: toS16(pcm), speed: AS_FAST_AS_ACCEPTED }),
+      streamAudio({ url: url(), audio: floatsToS16le(pcm), speed: AS_FAST_AS_ACCEPTED }),
       server.runtime.finalPool.transcribe(pcm, { language: 'he', beamSize: 5 }).then((r) => r.text),
     ]);
     assert.equal(result.closeCode, 1000);
@@ -234,7 +229,7 @@ describe('streaming over /v1/stream with the real base model', () => {
     const voices = await Promise.all(heClips.slice(0, 8).map(async (c) => (await decodeAudioFile(c.wav)).pcm.slice().reverse()));
     const babble = new Float32Array(n);
     for (const v of voices) for (let i = 0; i < n; i++) babble[i] += (v[i % v.length] * 0.9) / Math.sqrt(voices.length);
-    const results = await Promise.all([silence, white, babble].map((pcm) => streamAudio({ url: url(), audio: toS16(pcm), speed: AS_FAST_AS_ACCEPTED })));
+    const results = await Promise.all([silence, white, babble].map((pcm) => streamAudio({ url: url(), audio: floatsToS16le(pcm), speed: AS_FAST_AS_ACCEPTED })));
     for (const [i, result] of results.entries()) {
       const name = ['silence', 'white noise', 'babble'][i];
       t.diagnostic(`${name}: ${result.finals.length} finals, text "${finalText(result)}"`);

@@ -9,6 +9,7 @@
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import WebSocket from 'ws';
 import { hebrewBenchStream } from '../../corpus/streams.js';
+import { SAMPLE_RATE } from '../../engine/audio/format.js';
 
 export type ClientsMessage =
   | { type: 'ready' }
@@ -28,8 +29,7 @@ export interface ClientsStats {
 }
 
 const CHUNK_MS = 100;
-const RATE = 16_000;
-const CHUNK_BYTES = (RATE * 2 * CHUNK_MS) / 1000;
+const CHUNK_BYTES = (SAMPLE_RATE * 2 * CHUNK_MS) / 1000;
 
 const audio = await hebrewBenchStream();
 const bytes = Buffer.from(audio.pcm16.buffer, audio.pcm16.byteOffset, audio.pcm16.byteLength);

@@ -12,6 +12,8 @@ import { spawnHelper, type Helper } from '../lib/child.js';
 import { loadNow } from '../lib/result.js';
 import type { ClientsMessage, ClientsStats } from './clients.js';
 import type { CapacityMode, CapacityServerMessage, CapacityServerStats } from './server.js';
+import { SAMPLE_RATE } from '../../engine/audio/format.js';
+import { FRAME_SAMPLES } from '../../engine/vad/frames.js';
 
 export const LAG_LIMIT_MS = 50;
 /** Below this share of the audio sent being classified by the VAD in the same window, the VAD is falling behind. */
@@ -102,7 +104,7 @@ export async function probeCapacity(options: { mode: CapacityMode; steps: number
         lagMaxMs: s1.lagMaxMs,
         serverCores: (s1.cpuUserUs + s1.cpuSystemUs - s0.cpuUserUs - s0.cpuSystemUs) / 1e6 / wall,
         receivedStreams: (s1.bytesIn - s0.bytesIn) / 32_000 / wall,
-        vadStreams: ((s1.vadFrames - s0.vadFrames) * 512) / 16_000 / wall,
+        vadStreams: ((s1.vadFrames - s0.vadFrames) * FRAME_SAMPLES) / SAMPLE_RATE / wall,
         sentStreams: (c1.sentSeconds - c0.sentSeconds) / wall,
         vadRunsPerS: (s1.vadRuns - s0.vadRuns) / wall,
         serverRssMB: s1.rssBytes / 2 ** 20,

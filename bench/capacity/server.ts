@@ -19,6 +19,7 @@ import type { TranscribeOptions, Transcript } from '../../engine/whisper/types.j
 import { DEFAULT_CONFIG } from '../../server/config.js';
 import { nativeRoute } from '../../server/dialects/native.js';
 import { Gateway, type WsRoute } from '../../server/transport/gateway.js';
+import { SAMPLE_RATE } from '../../engine/audio/format.js';
 
 export type CapacityMode = 'batched' | 'unbatched' | 'transport';
 
@@ -50,7 +51,7 @@ export class NoTranscriptionPoolForBench extends EventEmitter implements Schedul
   }
   transcribe(pcm: Float32Array, _options?: TranscribeOptions): Promise<Transcript> {
     this.requests++;
-    const duration = pcm.length / 16_000;
+    const duration = pcm.length / SAMPLE_RATE;
     const text = 'שלום עולם';
     return Promise.resolve({ text, language: 'he', duration, segments: [{ text, start: 0, end: duration, noSpeechProb: 0, avgLogprob: -0.2, words: [] }], worker: 'bench-stub', inferenceMs: 0 });
   }

@@ -25,10 +25,13 @@ import { audioCtxFor, inferenceFields, requestInference } from '../../engine/whi
 import { createLocalWorkers } from '../../engine/whisper/local-workers.js';
 import type { TranscribeOptions } from '../../engine/whisper/types.js';
 import { DEFAULT_SEGMENTER_OPTIONS } from '../../engine/vad/segmenter.js';
+import { createLogger, type Logger } from '../../engine/log.js';
 import { benchEngine } from '../lib/engine.js';
 import { DEFAULT_CONFIG } from '../../server/config.js';
 import { assetPath, clips } from '../../corpus/assets.js';
 import { rotatedBenchStreams } from '../../corpus/streams.js';
+import { SAMPLE_RATE } from '../../engine/audio/format.js';
+import { FRAME_SAMPLES } from '../../engine/vad/frames.js';
 
 export const PAYLOAD_DIR = path.join(REPO_ROOT, '.gpu-payload');
 /** What may travel to the GPU host: the working tree and the payload together. */
@@ -75,12 +78,12 @@ async function workingTreeBytes(): Promise<number> {
   return stdout.split('\0').filter(Boolean).reduce((sum, file) => sum + bytesOf(path.join(REPO_ROOT, file)), 0);
 }
 
-async function stageWhisperSource(dest: string): Promise<{ version: string; patches: string[]; prunedFrom: number; bytes: number }> {
+async function stageWhisperSource(dest: string, log: Logger): Promise<{ version: string; patches: string[]; prunedFrom: number; bytes: number }> {
   const sourceDir = path.resolve(process.env.WHISPER_CPP_SRC ?? pinnedSourceDir());
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'kol-gpu-payload-'));
   try {
     const tree = path.join(tmp, 'whisper.cpp');
-    const patches = stageSource(sourceDir, tree);
+    const patches = stageSource(sourceDir, tree, log);
     const prunedFrom = bytesOf(tree);
     const kept = KEEP.map((file) => [file, fs.readFileSync(path.join(tree, file))] as const);
     for (const dir of PRUNE) fs.rmSync(path.join(tree, dir), { recursive: true, force: true });
@@ -109,10 +112,10 @@ interface ClipReference {
 }
 
 /** Transcribes the clips with kol's CPU engine, the same model file and the fields check.py sends. */
-async function cpuReference(clipsDir: string): Promise<{ clips: ClipReference[]; engine: unknown; threads: number }> {
-  const engine = await benchEngine(false);
+async function cpuReference(clipsDir: string, log: Logger): Promise<{ clips: ClipReference[]; engine: unknown; threads: number }> {
+  const engine = await benchEngine(false, log);
   const threads = Math.max(1, Math.min(8, os.availableParallelism()));
-  const [worker] = createLocalWorkers({ binary: engine.binary, model: MODEL, count: 1, threads });
+  const [worker] = createLocalWorkers({ binary: engine.binary, model: MODEL, count: 1, threads, logger: log });
   await worker.start();
   const clips: ClipReference[] = [];
   try {
@@ -128,13 +131,13 @@ async function cpuReference(clipsDir: string): Promise<{ clips: ClipReference[];
         name,
         language,
         wav: path.relative(PAYLOAD_DIR, wav),
-        seconds: pcm.length / 16_000,
+        seconds: pcm.length / SAMPLE_RATE,
         audioCtx: audioCtxFor(pcm.length),
         cpuText: full.text,
         cpuNormalised: normalizeText(full.text),
         cpuTextAfterReduced: again.text,
       });
-      process.stderr.write(`prepare: ${name} (${(pcm.length / 16_000).toFixed(1)} s): ${full.text}\n`);
+      process.stderr.write(`prepare: ${name} (${(pcm.length / SAMPLE_RATE).toFixed(1)} s): ${full.text}\n`);
     }
   } finally {
     await worker.stop();
@@ -151,7 +154,7 @@ async function cpuReference(clipsDir: string): Promise<{ clips: ClipReference[];
 async function sizingInputs() {
   const [stream] = await rotatedBenchStreams(clips('he'), 1);
   const speech = stream.utterances.reduce((sum, u) => sum + (u.end - u.start), 0) / stream.utterances.length;
-  const vadFrameS = 512 / 16_000;
+  const vadFrameS = FRAME_SAMPLES / SAMPLE_RATE;
   return {
     latencyTargetS: 1,
     // The bench's Hebrew stream: 12 utterances with 0.9–2.0 s pauses (corpus/streams.ts).
@@ -169,17 +172,18 @@ async function sizingInputs() {
 }
 
 async function main(): Promise<void> {
+  const log = createLogger();
   fs.rmSync(PAYLOAD_DIR, { recursive: true, force: true });
   const clipsDir = path.join(PAYLOAD_DIR, 'clips');
   fs.mkdirSync(clipsDir, { recursive: true });
 
   process.stderr.write('prepare: staging the patched whisper.cpp source\n');
-  const source = await stageWhisperSource(path.join(PAYLOAD_DIR, 'whisper.cpp.tar.xz'));
+  const source = await stageWhisperSource(path.join(PAYLOAD_DIR, 'whisper.cpp.tar.xz'), log);
   fs.copyFileSync(MODEL, path.join(PAYLOAD_DIR, path.basename(MODEL)));
   fs.copyFileSync(RANDOM_MODEL_TOOL, path.join(PAYLOAD_DIR, path.basename(RANDOM_MODEL_TOOL)));
 
   process.stderr.write('prepare: CPU reference texts (kol\'s CPU engine, ggml-base-q5_1.bin)\n');
-  const reference = await cpuReference(clipsDir);
+  const reference = await cpuReference(clipsDir, log);
 
   const benchFields = (beam: number) => inferenceFields(0, { beamSize: beam, temperatureFallback: false });
   const manifest = {

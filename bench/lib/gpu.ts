@@ -19,6 +19,8 @@ import { encodeWav16k } from '../../engine/audio/wav.js';
 import { createLocalWorkers } from '../../engine/whisper/local-workers.js';
 import { benchEngine } from './engine.js';
 import { dist, type Dist } from './stats.js';
+import { SAMPLE_RATE } from '../../engine/audio/format.js';
+import type { Logger } from '../../engine/log.js';
 
 export const RANDOM_TURBO = path.join(REPO_ROOT, 'bench', '.venv', 'models', 'ggml-large-v3-turbo-random.bin');
 
@@ -83,15 +85,15 @@ export interface DecodeBudgetRow {
 }
 
 /** Direct requests to one whisper-server: time and tokens decoded per request, temperature fallback off. */
-export async function decodeBudget(options: { model: string; gpu: boolean; threads?: number; repeats?: number }): Promise<DecodeBudgetRow[]> {
-  const engine = await benchEngine(options.gpu);
-  const [worker] = createLocalWorkers({ binary: engine.binary, model: options.model, count: 1, threads: options.threads, useGpu: options.gpu });
+export async function decodeBudget(options: { model: string; gpu: boolean; threads?: number; repeats?: number; logger: Logger }): Promise<DecodeBudgetRow[]> {
+  const engine = await benchEngine(options.gpu, options.logger);
+  const [worker] = createLocalWorkers({ binary: engine.binary, model: options.model, count: 1, threads: options.threads, useGpu: options.gpu, logger: options.logger });
   await worker.start();
   const rows: DecodeBudgetRow[] = [];
   try {
     for (const audioS of [2, 5, 10]) {
       // Noise-like audio: a random model does not care what it hears.
-      const pcm = Float32Array.from({ length: audioS * 16_000 }, (_, i) => 0.1 * Math.sin(i / 7) * Math.sin(i / 1300));
+      const pcm = Float32Array.from({ length: audioS * SAMPLE_RATE }, (_, i) => 0.1 * Math.sin(i / 7) * Math.sin(i / 1300));
       const wav = new Blob([new Uint8Array(encodeWav16k(pcm))], { type: 'audio/wav' });
       for (const beam of [1, 5]) {
         const fields = inferenceFields(pcm.length, { beamSize: beam, temperatureFallback: false });

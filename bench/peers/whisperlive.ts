@@ -18,6 +18,7 @@ import { freePort } from '../../engine/whisper/worker.js';
 import { sampleUsage } from '../lib/proc.js';
 import { dist, EMPTY, loadNow, usageFields, werOf, type LatencyResult } from '../lib/result.js';
 import type { BenchStream } from '../../corpus/streams.js';
+import { SAMPLE_RATE, s16ToFloats } from '../../engine/audio/format.js';
 
 export const VENV = path.join(REPO_ROOT, 'bench', '.venv');
 export const CT2_MODEL = path.join(VENV, 'models', 'whisper-base-ct2');
@@ -29,7 +30,6 @@ export function whisperLiveInstalled(): boolean {
 
 /** WhisperLive's client sends 4096-sample frames; so do we. */
 const FRAME_SAMPLES = 4096;
-const RATE = 16_000;
 /** A completed segment "covers" an utterance when it reaches this close to its end (whisper's own timestamps are coarse). */
 const COVER_TOLERANCE_S = 0.5;
 
@@ -142,12 +142,12 @@ export async function runWhisperLiveStream(port: number, stream: BenchStream, ui
   );
   await isReady;
 
-  const pcm = Float32Array.from(stream.pcm16, (v) => v / 32768);
+  const pcm = s16ToFloats(stream.pcm16);
   const started = performance.now();
   for (let offset = 0; offset < pcm.length; offset += FRAME_SAMPLES) {
     const frame = pcm.slice(offset, offset + FRAME_SAMPLES);
     ws.send(Buffer.from(frame.buffer));
-    const s = (offset + frame.length) / RATE;
+    const s = (offset + frame.length) / SAMPLE_RATE;
     sentAt.push({ s, at: performance.now() });
     const wait = started + s * 1000 - performance.now();
     if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));

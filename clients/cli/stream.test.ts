@@ -11,7 +11,8 @@ import { decodeAudioFile, encodeWav16k } from '../../engine/audio/wav.js';
 import { REPO_ROOT } from '../../engine/paths.js';
 import { wordErrorRate } from '../../engine/wer.js';
 import type { RunningServer } from '../../server/app.js';
-import { streamUrl, toS16le } from '../../cli/stream.js';
+import { floatsToS16le } from '../../engine/audio/format.js';
+import { streamUrl } from '../../cli/stream.js';
 import { refusedPort } from '../../test/helpers/file-server.js';
 import { assetPath, REAL_MODEL } from '../../corpus/assets.js';
 import { haveAssets } from '../../test/helpers/assets.js';
@@ -125,7 +126,7 @@ test('--mic records through arecord (here a stand-in that plays a file) until it
   const bin = path.join(tmp, 'bin');
   fs.mkdirSync(bin, { recursive: true });
   const raw = path.join(tmp, 'mic.raw');
-  fs.writeFileSync(raw, toS16le((await decodeAudioFile(SHORT_CLIP)).pcm));
+  fs.writeFileSync(raw, floatsToS16le((await decodeAudioFile(SHORT_CLIP)).pcm));
   const argsFile = path.join(tmp, 'arecord-args');
   fs.writeFileSync(path.join(bin, 'arecord'), `#!/bin/sh\necho "$@" > '${argsFile}'\nexec cat '${raw}'\n`, { mode: 0o755 });
   const run = await kol(['--mic', '--device', 'hw:1', '--url', server.url], { PATH: `${bin}:/usr/bin:/bin` });

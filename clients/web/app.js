@@ -10,13 +10,12 @@
 import { LiveStream } from './live-stream.js';
 import { MicCapture } from './mic.js';
 import { clockTime, Transcript } from './transcript.js';
-import { pageUrl, socketUrl } from './urls.js';
+import { pageUrl, ROOM_NAME, socketUrl } from './urls.js';
 
 /** @param {string} id */
 const $ = (id) => /** @type {HTMLElement} */ (document.getElementById(id));
 
 const params = new URLSearchParams(location.search);
-const ROOM_NAME = /^[\w.-]{1,64}$/;
 const RTL_LANGUAGES = new Set(['he', 'ar', 'fa', 'ur', 'yi']);
 
 const els = {

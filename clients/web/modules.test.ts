@@ -6,7 +6,8 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { floatToInt16, StreamResampler } from './resampler.js';
 import { clockTime, toPlainText, toWebVtt, Transcript, vttTimestamp } from './transcript.js';
-import { pageUrl, socketUrl } from './urls.js';
+import { ROOM_NAME as SERVER_ROOM_NAME } from '../../server/dialects/protocol.js';
+import { pageUrl, ROOM_NAME, socketUrl } from './urls.js';
 
 function sine(rate: number, hz: number, seconds: number): Float32Array {
   const out = new Float32Array(Math.round(rate * seconds));
@@ -104,4 +105,9 @@ test('sockets go to the server the page came from, same prefix, ws or wss, with 
   assert.equal(socketUrl('v1/captions', { room: 'a b' }, { href: 'https://example.org/overlay?room=a&token=K%26Y#x' }), 'wss://example.org/v1/captions?room=a+b&token=K%26Y');
   assert.equal(socketUrl('v1/stream', {}, { href: 'https://proxy.example/kol/?token=t' }), 'wss://proxy.example/kol/v1/stream?token=t');
   assert.equal(pageUrl('overlay', { room: 'studio' }, { href: 'http://h:8009/?language=he&token=t' }), 'http://h:8009/overlay?room=studio&token=t');
+});
+
+test("the pages check room names by the server's rule", () => {
+  assert.equal(ROOM_NAME.source, SERVER_ROOM_NAME.source);
+  assert.equal(ROOM_NAME.flags, SERVER_ROOM_NAME.flags);
 });

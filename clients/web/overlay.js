@@ -5,10 +5,9 @@
  * is replaced in place as it grows and becomes the final; finished lines fade after a while.
  * overlay.html lists the URL parameters.
  */
-import { socketUrl } from './urls.js';
+import { ROOM_NAME, socketUrl } from './urls.js';
 
 const params = new URLSearchParams(location.search);
-const ROOM_NAME = /^[\w.-]{1,64}$/;
 const MAX_LINES_KEPT = 12;
 const RETRY_MS = [1000, 2000, 5000, 10000];
 

@@ -167,6 +167,9 @@ export class StreamResampler {
 
 /**
  * Float samples in [-1, 1] → 16-bit signed PCM (clipped, rounded).
+ * The browser's own copy of engine/audio/format.ts's conversion: a page cannot import TypeScript.
+ * It scales positive samples by 32767 where the server uses 32768 throughout; the two differ by at
+ * most one step, near full scale.
  * @param {Float32Array} input
  * @returns {Int16Array}
  */

@@ -5,6 +5,9 @@
  * /kol/ works too), with the page's own ?token= passed on.
  */
 
+/** Caption room names: the browser's copy of ROOM_NAME in server/dialects/protocol.ts (modules.test.ts keeps them in step). */
+export const ROOM_NAME = /^[\w.-]{1,64}$/;
+
 /**
  * @param {string} endpoint   relative to the page's folder, e.g. "v1/stream"
  * @param {Record<string, string | number | boolean | null | undefined>} [params]

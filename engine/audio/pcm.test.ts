@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { isKolError } from '../errors.js';
-import { decodePcm, type PcmEncoding } from './pcm.js';
+import type { PcmEncoding } from './format.js';
+import { decodePcm } from './pcm.js';
 import { createResampler } from './resample.js';
 
 function s16(...values: number[]): Uint8Array {

@@ -11,25 +11,12 @@
  * resampler's overshoot turns them into Infinity.
  */
 import { KolError } from '../errors.js';
-
-export type PcmEncoding = 'pcm_s16le' | 'pcm_f32le';
+import { bytesPerSample, s16ToFloat, type PcmEncoding } from './format.js';
 
 export interface PcmFormat {
   encoding: PcmEncoding;
   /** Interleaved channels; more than one is downmixed by averaging. */
   channels: number;
-}
-
-export function bytesPerSample(encoding: PcmEncoding): number {
-  switch (encoding) {
-    case 'pcm_s16le':
-      return 2;
-    case 'pcm_f32le':
-      return 4;
-    default:
-      // Reachable from unvalidated JSON even though the type forbids it.
-      throw new KolError('unsupported_encoding', `The audio encoding "${String(encoding)}" is not supported; use pcm_s16le or pcm_f32le.`);
-  }
 }
 
 /** Counts what decoding had to repair; pass the same object to every call to total a stream. */
@@ -63,7 +50,7 @@ export function decodePcm(bytes: Uint8Array, format: PcmFormat, stats?: PcmStats
   // DataView: WebSocket buffers may start at an odd offset, and the wire format is little-endian
   // whatever the host is.
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const read: SampleReader = encoding === 'pcm_s16le' ? (v, o) => v.getInt16(o, true) / 32768 : (v, o) => v.getFloat32(o, true);
+  const read: SampleReader = encoding === 'pcm_s16le' ? (v, o) => s16ToFloat(v.getInt16(o, true)) : (v, o) => v.getFloat32(o, true);
   return downmix(view, channels, sampleBytes, read, stats);
 }
 

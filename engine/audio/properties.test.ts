@@ -16,8 +16,9 @@ import { concatAudio } from '../../test/helpers/signals.js';
 import { chunk, listChunk, wavBytes } from '../../test/helpers/wav-bytes.js';
 import { isKolError, KolError, type ErrorCode } from '../errors.js';
 import { FRAME_SAMPLES, FrameChunker } from '../vad/frames.js';
-import { bytesPerSample, decodePcm, type PcmEncoding } from './pcm.js';
-import { createResampler, MAX_INPUT_RATE, MIN_INPUT_RATE, OUTPUT_RATE } from './resample.js';
+import { decodePcm } from './pcm.js';
+import { createResampler, MAX_INPUT_RATE, MIN_INPUT_RATE } from './resample.js';
+import { bytesPerSample, SAMPLE_RATE, type PcmEncoding } from './format.js';
 import { decodeAudioFile } from './wav.js';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kol-audio-props-'));
@@ -80,7 +81,7 @@ describe('the streaming audio path: decodePcm → resampler → FrameChunker', (
         const tail = chunker.flushPadded();
         if (tail) vadFrames.push(tail);
 
-        assert.equal(reference.length, Math.round((whole.length * OUTPUT_RATE) / inputRate));
+        assert.equal(reference.length, Math.round((whole.length * SAMPLE_RATE) / inputRate));
         assert.equal(resampled, reference.length);
         assert.equal(vadFrames.length, Math.ceil(reference.length / FRAME_SAMPLES));
         assert.ok(vadFrames.every((f) => f.length === FRAME_SAMPLES));
@@ -189,13 +190,13 @@ describe('the WAV reader', () => {
             c.rate < MIN_INPUT_RATE || c.rate > MAX_INPUT_RATE ? ['unsupported_sample_rate', 'audio_unreadable', 'audio_empty'] : ['audio_unreadable', 'audio_empty'];
           assert.ok(allowed.includes(err.code), `${err.code}: ${err.message}`);
           // An intact file fails only for its rate, or for holding less than one sample at 16 kHz.
-          const intactAndReadable = (c.damage.kind === 'none' || c.damage.kind === 'riff_size') && err.code !== 'unsupported_sample_rate' && Math.round((c.frames * OUTPUT_RATE) / c.rate) > 0;
+          const intactAndReadable = (c.damage.kind === 'none' || c.damage.kind === 'riff_size') && err.code !== 'unsupported_sample_rate' && Math.round((c.frames * SAMPLE_RATE) / c.rate) > 0;
           assert.ok(!intactAndReadable, `an intact file failed: ${err.message}`);
           return;
         }
         assert.ok(c.rate >= MIN_INPUT_RATE && c.rate <= MAX_INPUT_RATE, 'a rate out of range was accepted');
         // Within [-1, 1] as read; resampling may overshoot full-scale input a little, but stays finite.
-        assert.ok(audio.pcm.length > 0 && audio.pcm.every(c.rate === OUTPUT_RATE ? (v) => v >= -1 && v <= 1 : Number.isFinite));
+        assert.ok(audio.pcm.length > 0 && audio.pcm.every(c.rate === SAMPLE_RATE ? (v) => v >= -1 && v <= 1 : Number.isFinite));
         assert.equal(audio.sourceChannels, channels);
         // Frames read: every one written; where the data size lies, as many as it claims, up to the end
         // of the file (a size beyond it means "to the end", as streaming writers leave it); where the
@@ -205,9 +206,9 @@ describe('the WAV reader', () => {
           c.damage.kind === 'data_size' ? Math.floor(Math.min(c.damage.size, bytes.length - dataStart) / (encoding.size * channels))
           : c.damage.kind === 'truncated' ? undefined
           : c.frames;
-        if (framesRead !== undefined) assert.equal(audio.pcm.length, Math.round((framesRead * OUTPUT_RATE) / c.rate));
-        else assert.ok(audio.pcm.length <= Math.round((c.frames * OUTPUT_RATE) / c.rate));
-        if (c.rate === OUTPUT_RATE && framesRead !== undefined && framesRead <= c.frames) {
+        if (framesRead !== undefined) assert.equal(audio.pcm.length, Math.round((framesRead * SAMPLE_RATE) / c.rate));
+        else assert.ok(audio.pcm.length <= Math.round((c.frames * SAMPLE_RATE) / c.rate));
+        if (c.rate === SAMPLE_RATE && framesRead !== undefined && framesRead <= c.frames) {
           // No resampling: each sample is exactly the channel average of what was written.
           for (let i = 0; i < audio.pcm.length; i++) {
             let sum = 0;

@@ -18,11 +18,10 @@
  */
 import libsamplerate from '@alexanderolsen/libsamplerate-js';
 import { KolError } from '../errors.js';
-import { WHISPER_SAMPLE_RATE } from '../whisper/types.js';
+import { SAMPLE_RATE } from './format.js';
 
 export const MIN_INPUT_RATE = 8_000;
 export const MAX_INPUT_RATE = 192_000;
-export const OUTPUT_RATE = WHISPER_SAMPLE_RATE;
 
 /** The package's SRC object, typed from what `create` resolves to. */
 type LibSampleRateConverter = Awaited<ReturnType<typeof libsamplerate.create>>;
@@ -47,15 +46,15 @@ export async function createResampler(inputRate: number): Promise<Resampler> {
       `The sample rate ${inputRate} Hz is not supported; use a whole number from ${MIN_INPUT_RATE} to ${MAX_INPUT_RATE} Hz.`,
     );
   }
-  if (inputRate === OUTPUT_RATE) return new PassThrough();
-  const converter = await libsamplerate.create(1, inputRate, OUTPUT_RATE, {
+  if (inputRate === SAMPLE_RATE) return new PassThrough();
+  const converter = await libsamplerate.create(1, inputRate, SAMPLE_RATE, {
     converterType: libsamplerate.ConverterType.SRC_SINC_FASTEST,
   });
   return new SincResampler(inputRate, converter);
 }
 
 class PassThrough implements Resampler {
-  readonly inputRate = OUTPUT_RATE;
+  readonly inputRate = SAMPLE_RATE;
   process(input: Float32Array): Float32Array {
     return input;
   }
@@ -92,7 +91,7 @@ class SincResampler implements Resampler {
     const converter = this.open();
     if (this.flushed) return new Float32Array(0);
     this.flushed = true;
-    const expected = Math.round((this.inputSamples * OUTPUT_RATE) / this.inputRate);
+    const expected = Math.round((this.inputSamples * SAMPLE_RATE) / this.inputRate);
     const tail = new Float32Array(Math.max(0, expected - this.outputSamples));
     // The package never sets libsamplerate's end_of_input, so push silence through the filter until
     // the held-back samples come out, and keep only as many as the real input accounts for.

@@ -10,6 +10,7 @@ import { haveAssets } from '../../test/helpers/assets.js';
 import { chunk, listChunk, u32, wavBytes } from '../../test/helpers/wav-bytes.js';
 import { isKolError } from '../errors.js';
 import { decodeAudioFile, encodeWav16k } from './wav.js';
+import { floatToS16 } from './format.js';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kol-wav-test-'));
 after(() => fs.rmSync(dir, { recursive: true, force: true }));
@@ -57,7 +58,7 @@ describe('decodeAudioFile: WAV', () => {
   test('stereo 44.1 kHz is averaged to mono and resampled to 16 kHz', async () => {
     const rate = 44_100;
     const tone = sine(1000, rate, 1);
-    const same = samplesOf((b, v, o) => b.writeInt16LE(Math.round(v * 32767), o), 2, tone.flatMap((v) => [v, v]));
+    const same = samplesOf((b, v, o) => b.writeInt16LE(floatToS16(v), o), 2, tone.flatMap((v) => [v, v]));
     const audio = await decodeAudioFile(write('stereo44.wav', wavBytes({ format: 1, channels: 2, rate, bits: 16, data: same })));
     assert.equal(audio.sourceRate, rate);
     assert.equal(audio.sourceChannels, 2);
@@ -67,7 +68,7 @@ describe('decodeAudioFile: WAV', () => {
     assert.ok(Math.abs(peak - 0.5) < 0.01, `peak ${peak}`);
 
     // Opposite channels cancel: proves averaging rather than taking one channel.
-    const opposite = samplesOf((b, v, o) => b.writeInt16LE(Math.round(v * 32767), o), 2, tone.flatMap((v) => [v, -v]));
+    const opposite = samplesOf((b, v, o) => b.writeInt16LE(floatToS16(v), o), 2, tone.flatMap((v) => [v, -v]));
     const silent = await decodeAudioFile(write('opposite44.wav', wavBytes({ format: 1, channels: 2, rate, bits: 16, data: opposite })));
     assert.ok(Math.max(...silent.pcm.map(Math.abs)) < 1e-4);
   });
@@ -97,7 +98,7 @@ describe('decodeAudioFile: WAV', () => {
   test('µ-law (8 kHz telephone audio) decodes and is upsampled', async () => {
     const tone = sine(440, 8000, 0.5);
     const wav = new wavefile.WaveFile();
-    wav.fromScratch(1, 8000, '16', tone.map((v) => Math.round(v * 32767)));
+    wav.fromScratch(1, 8000, '16', tone.map(floatToS16));
     wav.toMuLaw();
     const audio = await decodeAudioFile(write('mulaw.wav', Buffer.from(wav.toBuffer())));
     assert.equal(audio.sourceRate, 8000);
@@ -246,7 +247,7 @@ describe('decodeAudioFile: other formats through ffmpeg', () => {
       return;
     }
     const tone = sine(1000, 44_100, 1).flatMap((v) => [v, v]);
-    const wav = write('for-flac.wav', wavBytes({ format: 1, channels: 2, rate: 44_100, bits: 16, data: samplesOf((b, v, o) => b.writeInt16LE(Math.round(v * 32767), o), 2, tone) }));
+    const wav = write('for-flac.wav', wavBytes({ format: 1, channels: 2, rate: 44_100, bits: 16, data: samplesOf((b, v, o) => b.writeInt16LE(floatToS16(v), o), 2, tone) }));
     const flac = path.join(dir, 'tone.flac');
     assert.equal(spawnSync('ffmpeg', ['-nostdin', '-loglevel', 'error', '-i', wav, flac]).status, 0);
     const audio = await decodeAudioFile(flac);

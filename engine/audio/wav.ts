@@ -13,12 +13,13 @@ import path from 'node:path';
 import wavefile from 'wavefile';
 import { KolError } from '../errors.js';
 import { decodePcm, downmix, type PcmStats, type SampleReader } from './pcm.js';
-import { createResampler, MAX_INPUT_RATE, MIN_INPUT_RATE, OUTPUT_RATE } from './resample.js';
+import { createResampler, MAX_INPUT_RATE, MIN_INPUT_RATE } from './resample.js';
+import { floatsToS16, s16ToFloat, SAMPLE_RATE } from './format.js';
 
 export interface DecodedAudio {
   /** Mono float32 at 16 kHz. */
   pcm: Float32Array;
-  sampleRate: typeof OUTPUT_RATE;
+  sampleRate: typeof SAMPLE_RATE;
   durationS: number;
   /** The file's own rate and channel count; null where ffmpeg decoded it and did not say. */
   sourceRate: number | null;
@@ -64,8 +65,8 @@ export async function decodeAudioFile(file: string, options: DecodeOptions = {})
   if (decoded.mono.length === 0) throw new KolError('audio_empty', `${name}: the file holds no audio samples.`);
   return {
     pcm: decoded.mono,
-    sampleRate: OUTPUT_RATE,
-    durationS: decoded.mono.length / OUTPUT_RATE,
+    sampleRate: SAMPLE_RATE,
+    durationS: decoded.mono.length / SAMPLE_RATE,
     sourceRate: decoded.rate,
     sourceChannels: decoded.channels,
     nonFiniteSamples: decoded.nonFinite,
@@ -74,13 +75,9 @@ export async function decodeAudioFile(file: string, options: DecodeOptions = {})
 
 /** A 16 kHz mono 16-bit WAV of `pcm` (mono float32 at 16 kHz; values outside [-1, 1] are clipped). */
 export function encodeWav16k(pcm: Float32Array): Buffer {
-  const samples = new Int16Array(pcm.length);
-  for (let i = 0; i < pcm.length; i++) {
-    const s = Math.max(-1, Math.min(1, pcm[i]));
-    samples[i] = Math.round(s < 0 ? s * 32768 : s * 32767);
-  }
+  const samples = floatsToS16(pcm);
   const wav = new wavefile.WaveFile();
-  wav.fromScratch(1, OUTPUT_RATE, '16', samples);
+  wav.fromScratch(1, SAMPLE_RATE, '16', samples);
   return Buffer.from(wav.toBuffer());
 }
 
@@ -179,7 +176,7 @@ function sampleReader(format: number, bits: number, littleEndian: boolean): { re
         case 1: // 8-bit WAV is unsigned, centred on 128.
           return { bytes: 1, read: (v, o) => (v.getUint8(o) - 128) / 128 };
         case 2:
-          return { bytes: 2, read: (v, o) => v.getInt16(o, littleEndian) / 32768 };
+          return { bytes: 2, read: (v, o) => s16ToFloat(v.getInt16(o, littleEndian)) };
         case 3:
           return {
             bytes: 3,
@@ -203,13 +200,13 @@ const ALAW = Float32Array.from({ length: 256 }, (_, code) => {
   const a = code ^ 0x55;
   const exponent = (a >> 4) & 7;
   const magnitude = exponent === 0 ? ((a & 0x0f) << 4) + 8 : (((a & 0x0f) << 4) + 0x108) << (exponent - 1);
-  return (a & 0x80 ? magnitude : -magnitude) / 32768;
+  return s16ToFloat(a & 0x80 ? magnitude : -magnitude);
 });
 const MULAW = Float32Array.from({ length: 256 }, (_, code) => {
   const u = ~code & 0xff;
   const exponent = (u >> 4) & 7;
   const magnitude = ((((u & 0x0f) << 3) + 0x84) << exponent) - 0x84;
-  return (u & 0x80 ? -magnitude : magnitude) / 32768;
+  return s16ToFloat(u & 0x80 ? -magnitude : magnitude);
 });
 
 async function resampleAll(mono: Float32Array, rate: number): Promise<Float32Array> {
@@ -254,7 +251,7 @@ async function decodeWithFfmpeg(
 ): Promise<{ mono: Float32Array; rate: number | null; channels: number | null; nonFinite: number }> {
   // rematrix_maxval 1 normalises the downmix: stereo is averaged as in the WAV path (ffmpeg's
   // default sums each channel at -3 dB, which raises dual-mono speech by 3 dB and can clip).
-  const args = ['-nostdin', '-hide_banner', '-nostats', '-i', file, '-vn', '-f', 'f32le', '-ac', '1', '-ar', String(OUTPUT_RATE), '-rematrix_maxval', '1', '-'];
+  const args = ['-nostdin', '-hide_banner', '-nostats', '-i', file, '-vn', '-f', 'f32le', '-ac', '1', '-ar', String(SAMPLE_RATE), '-rematrix_maxval', '1', '-'];
   const result = await new Promise<{ code: number | null; stdout: Buffer; stderr: string } | 'missing'>((resolve, reject) => {
     const child = spawn(ffmpeg, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     const out: Buffer[] = [];

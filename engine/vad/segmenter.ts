@@ -1,7 +1,7 @@
 /**
  * Turns a stream of (512-sample frame, speech probability) pairs into speech segments for whisper.
  * Pure and synchronous: no I/O, no clocks; every position is a sample index in the stream's 16 kHz
- * timeline (seconds = samples / 16000), counted from the first frame pushed.
+ * timeline (seconds = samples / SAMPLE_RATE), counted from the first frame pushed.
  *
  * Rules:
  * - Speech starts after `minSpeechMs` of consecutive frames with probability ≥ startThreshold. The
@@ -30,8 +30,8 @@
  */
 import { KolError } from '../errors.js';
 import { FRAME_SAMPLES } from './frames.js';
+import { SAMPLE_RATE } from '../audio/format.js';
 
-const SAMPLE_RATE = 16_000;
 const FRAME_MS = (FRAME_SAMPLES * 1000) / SAMPLE_RATE;
 
 export interface SegmenterOptions {
@@ -85,7 +85,9 @@ export const DEFAULT_SEGMENTER_OPTIONS: Readonly<SegmenterOptions> = Object.free
   cutSearchS: 2,
 });
 
-export type SegmentEndReason = 'silence' | 'max_length' | 'flush' | 'eof';
+/** Why a segment ended: a pause, the length limit, the client's flush, the end of the stream. */
+export const SEGMENT_END_REASONS = ['silence', 'max_length', 'flush', 'eof'] as const;
+export type SegmentEndReason = (typeof SEGMENT_END_REASONS)[number];
 
 export type SegmenterEvent =
   | {

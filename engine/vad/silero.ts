@@ -16,8 +16,8 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import ort from 'onnxruntime-node';
 import { FRAME_SAMPLES } from './frames.js';
+import { SAMPLE_RATE } from '../audio/format.js';
 
-const VAD_SAMPLE_RATE = 16_000;
 const CONTEXT_SAMPLES = 64;
 const INPUT_SAMPLES = CONTEXT_SAMPLES + FRAME_SAMPLES;
 const STATE_WIDTH = 128;
@@ -53,7 +53,7 @@ interface PendingFrame {
 export class SileroVad {
   private readonly batching: boolean;
   private readonly maxBatch: number;
-  private readonly sampleRate = new ort.Tensor('int64', BigInt64Array.from([BigInt(VAD_SAMPLE_RATE)]), []);
+  private readonly sampleRate = new ort.Tensor('int64', BigInt64Array.from([BigInt(SAMPLE_RATE)]), []);
   private queue: PendingFrame[] = [];
   private scheduled = false;
   private running = false;

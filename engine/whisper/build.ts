@@ -10,7 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { execa, type ResultPromise } from 'execa';
 import { KolError } from '../errors.js';
-import { log } from '../log.js';
+import { SILENT_LOGGER, type Logger } from '../log.js';
 import { cacheDir } from '../paths.js';
 
 /** A change to the whisper.cpp source, applied to the staged copy: all its edits or none. */
@@ -160,6 +160,8 @@ export interface BuildOptions {
   /** Rebuild even when a cached binary exists. */
   force?: boolean;
   onProgress?: (event: BuildProgress) => void;
+  /** Where a warning (a source patch that does not apply) goes; default: nowhere. */
+  logger?: Logger;
 }
 
 export type BuildProgress =
@@ -269,7 +271,7 @@ export async function buildEngine(options: BuildOptions = {}): Promise<EngineBui
     fs.rmSync(work, { recursive: true, force: true });
     const staged = path.join(work, 'src');
     const out = path.join(work, 'build');
-    const applied = stageSource(sourceDir, staged);
+    const applied = stageSource(sourceDir, staged, options.logger);
     report({ stage: 'configure', buildDir: work, flags });
     await runLogged(execa('cmake', ['-S', staged, '-B', out, ...flags], { all: true }), report, 'configure');
     const jobs = String(options.jobs ?? os.availableParallelism());
@@ -296,14 +298,14 @@ export async function buildEngine(options: BuildOptions = {}): Promise<EngineBui
  * Copies the source tree (about 35 MB) and applies SOURCE_PATCHES to the copy; returns the names of
  * those applied. Also used to stage the source a GPU host builds from (bench/gpu/prepare.ts).
  */
-export function stageSource(sourceDir: string, dest: string): string[] {
+export function stageSource(sourceDir: string, dest: string, logger: Logger = SILENT_LOGGER): string[] {
   const applied: string[] = [];
   fs.cpSync(sourceDir, dest, { recursive: true, filter: (src) => !/[\\/](\.git|build|models)$/.test(src) || src === sourceDir });
   for (const patch of SOURCE_PATCHES) {
     const file = path.join(dest, patch.file);
     const text = fs.existsSync(file) ? fs.readFileSync(file, 'utf8') : '';
     if (!patch.edits.every((edit) => text.split(edit.find).length === 2)) {
-      log.warn({ patch: patch.name, file: patch.file }, 'whisper.cpp source patch does not apply to this tree; building without it');
+      logger.warn({ patch: patch.name, file: patch.file }, 'whisper.cpp source patch does not apply to this tree; building without it');
       continue;
     }
     fs.writeFileSync(file, patch.edits.reduce((patched, edit) => patched.replace(edit.find, () => edit.replace), text));

@@ -4,7 +4,8 @@
  */
 import { KolError } from '../errors.js';
 import { encodeWav16k } from '../audio/wav.js';
-import { WHISPER_SAMPLE_RATE, type TranscribeOptions, type Transcript, type TranscriptSegment, type TranscriptWord } from './types.js';
+import { SAMPLE_RATE } from '../audio/format.js';
+import type { TranscribeOptions, Transcript, TranscriptSegment, TranscriptWord } from './types.js';
 
 /** whisper-server's encoder runs 50 frames per second of audio; 1500 frames is the full 30 s window. */
 export const ENCODER_FRAMES_PER_SECOND = 50;
@@ -15,7 +16,7 @@ export const FULL_AUDIO_CTX = 1500;
  * whisper repeat itself), plus a one-second margin, rounded up to a multiple of 64 for the kernels.
  */
 export function audioCtxFor(samples: number): number {
-  const frames = Math.ceil((samples / WHISPER_SAMPLE_RATE) * ENCODER_FRAMES_PER_SECOND) + ENCODER_FRAMES_PER_SECOND;
+  const frames = Math.ceil((samples / SAMPLE_RATE) * ENCODER_FRAMES_PER_SECOND) + ENCODER_FRAMES_PER_SECOND;
   return Math.min(FULL_AUDIO_CTX, Math.ceil(frames / 64) * 64);
 }
 
@@ -88,7 +89,7 @@ export async function requestInference(
   if (res.status !== 200) {
     throw new KolError('worker_request_failed', `Worker ${workerId} answered HTTP ${res.status}: ${body.slice(0, 200)}`);
   }
-  return parseVerboseJson(body, workerId, inferenceMs, pcm.length / WHISPER_SAMPLE_RATE);
+  return parseVerboseJson(body, workerId, inferenceMs, pcm.length / SAMPLE_RATE);
 }
 
 interface VerboseJson {

@@ -1,4 +1,5 @@
 import os from 'node:os';
+import type { Logger } from '../log.js';
 import { LocalWorker } from './worker.js';
 
 export interface LocalWorkersOptions {
@@ -18,6 +19,8 @@ export interface LocalWorkersOptions {
   gpuDevices?: number[];
   /** Prefix of the worker ids, e.g. "w" gives w0, w1, …; "p" for a partials-only pool. */
   idPrefix?: string;
+  /** Where the workers' lines go; default: nowhere. */
+  logger?: Logger;
 }
 
 /** CPU threads per worker when none are configured: every core, at most 8 (see `threads` above). */
@@ -38,6 +41,7 @@ export function createLocalWorkers(options: LocalWorkersOptions): LocalWorker[] 
       flashAttention: options.flashAttention ?? true,
       useGpu: options.useGpu ?? false,
       gpuDevice: gpus.length > 0 ? gpus[i % gpus.length] : undefined,
+      logger: options.logger,
     });
   });
 }

@@ -5,19 +5,22 @@
  */
 import { EventEmitter } from 'node:events';
 import { KolError, toKolError } from '../errors.js';
-import { log } from '../log.js';
-import { WHISPER_SAMPLE_RATE, type TranscribeOptions, type Transcriber, type Transcript } from './types.js';
+import { SILENT_LOGGER, type Logger } from '../log.js';
+import { SAMPLE_RATE } from '../audio/format.js';
+import type { TranscribeOptions, Transcriber, Transcript } from './types.js';
 import { requestInference } from './client.js';
 import { WorkerRestarter } from './supervisor.js';
 import type { WorkerHandle } from './worker.js';
 
 /** whisper.cpp refuses audio under 100 ms. */
-export const MIN_AUDIO_SAMPLES = WHISPER_SAMPLE_RATE / 10;
+export const MIN_AUDIO_SAMPLES = SAMPLE_RATE / 10;
 const DEFAULT_REQUEST_TIMEOUT_MS = 60_000;
 
 export interface PoolOptions {
   /** Time limit per request; past it the worker counts as hung, is restarted and the request retried. */
   requestTimeoutMs?: number;
+  /** Where its lines go; default: nowhere. */
+  logger?: Logger;
 }
 
 export interface WorkerStats {
@@ -70,15 +73,17 @@ export class WorkerPool extends EventEmitter<{ job: [JobRecord]; restart: [worke
   private readonly slots: Slot[];
   private readonly queue: Job[] = [];
   private readonly requestTimeoutMs: number;
+  private readonly logger: Logger;
   private closed = false;
 
   constructor(workers: WorkerHandle[], options: PoolOptions = {}) {
     super();
     this.requestTimeoutMs = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
+    this.logger = options.logger ?? SILENT_LOGGER;
     this.slots = workers.map((worker) => this.supervise(worker));
     for (const slot of this.slots) {
       slot.worker.on('down', (reason) => {
-        log.warn({ worker: slot.worker.id, reason }, 'worker down; restarting');
+        this.logger.warn({ worker: slot.worker.id, reason }, 'worker down; restarting');
         void slot.restarter.restart();
       });
     }
@@ -92,10 +97,10 @@ export class WorkerPool extends EventEmitter<{ job: [JobRecord]; restart: [worke
       restarted: () => {
         stats.restarts++;
         this.emit('restart', worker.id);
-        log.info({ worker: worker.id, restarts: stats.restarts }, 'worker restarted');
+        this.logger.info({ worker: worker.id, restarts: stats.restarts }, 'worker restarted');
       },
       failed: (err) => {
-        log.error({ worker: worker.id, code: err.code, err: err.message }, 'worker restart failed');
+        this.logger.error({ worker: worker.id, code: err.code, err: err.message }, 'worker restart failed');
         if (this.readyCount() === 0) this.failQueued(new KolError('worker_unavailable', `No whisper-server worker is running: ${err.message.split('\n')[0]}`));
       },
       settled: () => {
@@ -115,7 +120,7 @@ export class WorkerPool extends EventEmitter<{ job: [JobRecord]; restart: [worke
       throw failures[0][1];
     }
     for (const [slot, err] of failures) {
-      log.error({ worker: slot.worker.id, code: err.code, err: err.message }, 'worker failed to start; retrying in the background');
+      this.logger.error({ worker: slot.worker.id, code: err.code, err: err.message }, 'worker failed to start; retrying in the background');
       void slot.restarter.restart();
     }
     this.dispatch();
@@ -153,7 +158,7 @@ export class WorkerPool extends EventEmitter<{ job: [JobRecord]; restart: [worke
     if (this.closed) return Promise.reject(new KolError('pool_closed'));
     if (pcm.length === 0) return Promise.reject(new KolError('audio_empty'));
     if (pcm.length < MIN_AUDIO_SAMPLES) {
-      return Promise.reject(new KolError('audio_too_short', `The audio is ${(pcm.length / WHISPER_SAMPLE_RATE).toFixed(3)} s long; whisper needs at least 0.1 s.`));
+      return Promise.reject(new KolError('audio_too_short', `The audio is ${(pcm.length / SAMPLE_RATE).toFixed(3)} s long; whisper needs at least 0.1 s.`));
     }
     if (signal?.aborted) return Promise.reject(new KolError('transcription_aborted'));
     return new Promise<Transcript>((resolve, reject) => {
@@ -190,7 +195,7 @@ export class WorkerPool extends EventEmitter<{ job: [JobRecord]; restart: [worke
     const started = performance.now();
     // Long audio takes longer: the limit grows by 2 s per second of audio (a hung worker is still caught).
     // Whole ms: timers take integers, and audio lengths are any number of samples.
-    const timeoutMs = job.options.timeoutMs ?? this.requestTimeoutMs + Math.ceil((job.pcm.length / WHISPER_SAMPLE_RATE) * 2000);
+    const timeoutMs = job.options.timeoutMs ?? this.requestTimeoutMs + Math.ceil((job.pcm.length / SAMPLE_RATE) * 2000);
     try {
       const transcript = await requestInference(slot.worker.baseUrl, slot.worker.id, job.pcm, { ...job.options, timeoutMs }, job.signal);
       slot.stats.requests++;
@@ -200,10 +205,10 @@ export class WorkerPool extends EventEmitter<{ job: [JobRecord]; restart: [worke
     } catch (raw) {
       const err = toKolError(raw);
       slot.stats.failures++;
-      this.emit('job', { worker: slot.worker.id, queueWaitMs, inferenceMs: performance.now() - started, audioSeconds: job.pcm.length / WHISPER_SAMPLE_RATE, ok: false, code: err.code });
+      this.emit('job', { worker: slot.worker.id, queueWaitMs, inferenceMs: performance.now() - started, audioSeconds: job.pcm.length / SAMPLE_RATE, ok: false, code: err.code });
       const workerBroken = err.code === 'worker_crashed' || err.code === 'worker_timeout';
       if (workerBroken) {
-        log.warn({ worker: slot.worker.id, code: err.code, attempt: job.attempts }, 'request failed on a broken worker');
+        this.logger.warn({ worker: slot.worker.id, code: err.code, attempt: job.attempts }, 'request failed on a broken worker');
         void slot.restarter.restart();
       }
       if (workerBroken && job.attempts < 2 && !this.closed) {

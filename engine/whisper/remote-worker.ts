@@ -5,7 +5,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { KolError } from '../errors.js';
-import { log } from '../log.js';
+import { SILENT_LOGGER, type Logger } from '../log.js';
 import { checkHealth } from './client.js';
 import type { WorkerHandle, WorkerState } from './worker.js';
 
@@ -14,12 +14,15 @@ export interface RemoteWorkerOptions {
   baseUrl: string;
   /** How long start() waits for /health before it counts as failed. */
   startTimeoutMs?: number;
+  /** Where its lines go; default: nowhere. */
+  logger?: Logger;
 }
 
 export class RemoteWorker extends EventEmitter<{ down: [reason: string] }> implements WorkerHandle {
   readonly id: string;
   readonly baseUrl: string;
   private readonly startTimeoutMs: number;
+  private readonly logger: Logger;
   private _state: WorkerState = 'stopped';
 
   constructor(options: RemoteWorkerOptions) {
@@ -27,6 +30,7 @@ export class RemoteWorker extends EventEmitter<{ down: [reason: string] }> imple
     this.id = options.id;
     this.baseUrl = options.baseUrl.replace(/\/+$/, '');
     this.startTimeoutMs = options.startTimeoutMs ?? 30_000;
+    this.logger = options.logger ?? SILENT_LOGGER;
   }
 
   get state(): WorkerState {
@@ -39,7 +43,7 @@ export class RemoteWorker extends EventEmitter<{ down: [reason: string] }> imple
     while (Date.now() < deadline) {
       if (await checkHealth(this.baseUrl, 2000)) {
         this._state = 'ready';
-        log.info({ worker: this.id, url: this.baseUrl }, 'remote whisper-server ready');
+        this.logger.info({ worker: this.id, url: this.baseUrl }, 'remote whisper-server ready');
         return;
       }
       await new Promise((resolve) => setTimeout(resolve, 500));

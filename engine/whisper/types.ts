@@ -51,5 +51,3 @@ export interface Transcriber {
   /** `pcm` is mono float32 at 16 kHz. Rejects with a KolError. */
   transcribe(pcm: Float32Array, options?: TranscribeOptions, signal?: AbortSignal): Promise<Transcript>;
 }
-
-export const WHISPER_SAMPLE_RATE = 16_000;

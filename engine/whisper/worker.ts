@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import { execa, type ResultPromise } from 'execa';
 import { KolError } from '../errors.js';
-import { log, type Logger } from '../log.js';
+import { SILENT_LOGGER, type Logger } from '../log.js';
 import { checkHealth } from './client.js';
 
 export type WorkerState = 'starting' | 'ready' | 'stopped';
@@ -41,6 +41,8 @@ export interface LocalWorkerOptions {
   host?: string;
   /** A fixed port (`kol worker`); default: a free loopback port chosen at each start. */
   port?: number;
+  /** Where its lines go; default: nowhere. */
+  logger?: Logger;
 }
 
 /** Ports handed out by this process and not yet released: a second worker must not get the same one. */
@@ -78,7 +80,7 @@ export class LocalWorker extends EventEmitter<{ down: [reason: string] }> implem
     super();
     this.id = options.id;
     this.options = options;
-    this.logger = log.child({ worker: options.id });
+    this.logger = (options.logger ?? SILENT_LOGGER).child({ worker: options.id });
   }
 
   get state(): WorkerState {

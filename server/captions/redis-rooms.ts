@@ -9,7 +9,7 @@
  * Same interface and messages as MemoryRooms (rooms.ts).
  */
 import { Redis } from 'ioredis';
-import { log } from '../../engine/log.js';
+import { SILENT_LOGGER, type Logger } from '../../engine/log.js';
 import {
   checkRoomName,
   DEFAULT_BACKLOG,
@@ -31,6 +31,8 @@ const BACKLOG_TTL_S = 24 * 3600;
 
 export interface RedisRoomsOptions {
   backlog?: number;
+  /** Where connection and publish failures are reported; default: nowhere. */
+  logger?: Logger;
 }
 
 export class RedisRooms implements CaptionRooms {
@@ -42,10 +44,12 @@ export class RedisRooms implements CaptionRooms {
   /** This gateway's publishers (room → session ids), whose leases it renews. */
   private readonly publishers = new Map<string, Set<string>>();
   private readonly renewer: NodeJS.Timeout;
+  private readonly logger: Logger;
   private readonly subReady: Promise<void>;
 
   constructor(url: string, options: RedisRoomsOptions = {}) {
     this.backlogSize = options.backlog ?? DEFAULT_BACKLOG;
+    this.logger = options.logger ?? SILENT_LOGGER;
     this.pub = new Redis(url, { maxRetriesPerRequest: 3, enableAutoPipelining: true });
     // The subscriber connection may only send (un)subscribe once subscribed: no pipelining there.
     this.sub = new Redis(url, { maxRetriesPerRequest: 3 });
@@ -53,7 +57,7 @@ export class RedisRooms implements CaptionRooms {
     // the connection is in subscriber mode.
     this.subReady = new Promise((resolve) => this.sub.once('ready', () => resolve()));
     for (const [name, client] of [['publish', this.pub], ['subscribe', this.sub]] as const) {
-      client.on('error', (err: Error) => log.warn({ connection: name, err: err.message }, 'redis connection error'));
+      client.on('error', (err: Error) => this.logger.warn({ connection: name, err: err.message }, 'redis connection error'));
     }
     this.sub.on('message', (channel: string, payload: string) => this.onMessage(channel, payload));
     this.renewer = setInterval(() => void this.renewLeases(), RENEW_MS);
@@ -103,9 +107,9 @@ export class RedisRooms implements CaptionRooms {
           await this.sub.subscribe(channel(room));
         }
         const [backlog, publishers] = await Promise.all([this.backlog(room), this.publisherCount(room)]);
-        if (set.has(listener)) deliver(listener, { type: 'room', room, publishers, backlog });
+        if (set.has(listener)) this.deliver(listener, { type: 'room', room, publishers, backlog });
       } catch (err) {
-        log.warn({ room, err: (err as Error).message }, 'redis: could not subscribe a caption viewer');
+        this.logger.warn({ room, err: (err as Error).message }, 'redis: could not subscribe a caption viewer');
       }
     })();
     let closed = false;
@@ -149,7 +153,7 @@ export class RedisRooms implements CaptionRooms {
       multi.publish(channel(room), payload);
       await multi.exec();
     } catch (err) {
-      log.warn({ room, err: (err as Error).message }, 'redis: could not publish a caption');
+      this.logger.warn({ room, err: (err as Error).message }, 'redis: could not publish a caption');
     }
   }
 
@@ -160,7 +164,7 @@ export class RedisRooms implements CaptionRooms {
       const publishers = await this.publisherCount(room);
       await this.pub.publish(channel(room), JSON.stringify({ type: 'room', room, publishers, event, session_id: sessionId } satisfies CaptionMessage));
     } catch (err) {
-      log.warn({ room, err: (err as Error).message }, 'redis: could not update a room’s publishers');
+      this.logger.warn({ room, err: (err as Error).message }, 'redis: could not update a room’s publishers');
     }
   }
 
@@ -182,7 +186,7 @@ export class RedisRooms implements CaptionRooms {
       for (const [room, sessions] of this.publishers) for (const id of sessions) multi.zadd(publishersKey(room), expiry, id);
       await multi.exec();
     } catch (err) {
-      log.warn({ err: (err as Error).message }, 'redis: could not renew publisher leases');
+      this.logger.warn({ err: (err as Error).message }, 'redis: could not renew publisher leases');
     }
   }
 
@@ -196,18 +200,18 @@ export class RedisRooms implements CaptionRooms {
     } catch {
       return;
     }
-    for (const listener of [...set]) deliver(listener, message);
+    for (const listener of [...set]) this.deliver(listener, message);
+  }
+
+  private deliver(listener: CaptionListener, message: CaptionMessage): void {
+    try {
+      listener(message);
+    } catch (err) {
+      this.logger.warn({ err: (err as Error).message }, 'caption listener failed');
+    }
   }
 }
 
 const channel = (room: string) => `${PREFIX}${room}`;
 const backlogKey = (room: string) => `${PREFIX}${room}:backlog`;
 const publishersKey = (room: string) => `${PREFIX}${room}:publishers`;
-
-function deliver(listener: CaptionListener, message: CaptionMessage): void {
-  try {
-    listener(message);
-  } catch (err) {
-    log.warn({ err: (err as Error).message }, 'caption listener failed');
-  }
-}

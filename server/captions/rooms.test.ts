@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { applyConfig, type SessionConfig } from '../dialects/protocol.js';
+import { applyConfig, ROOM_NAME, type SessionConfig } from '../dialects/protocol.js';
 import type { SessionEvent } from '../session.js';
-import { MemoryRooms, ROOM_NAME, sessionRoomTap, type CaptionMessage } from './rooms.js';
+import { MemoryRooms, sessionRoomTap, type CaptionMessage } from './rooms.js';
 
 const partial = (segment: number, text: string): SessionEvent => ({ type: 'partial', segmentId: segment, text, stable: text.split(' ')[0], unstable: text.split(' ').slice(1).join(' '), start: 0 });
 const final = (segment: number, text: string): SessionEvent => ({

@@ -11,10 +11,8 @@
  * for the count. Methods that such an implementation must do remotely return nothing the caller
  * waits for: the snapshot of a room reaches a viewer through its listener, like everything else.
  */
+import { ROOM_NAME } from '../dialects/protocol.js';
 import type { SessionEvent } from '../session.js';
-
-/** The same rule as `room` in the session configuration (protocol.ts); rooms.test.ts keeps them in step. */
-export const ROOM_NAME = /^[\w.-]{1,64}$/;
 
 /** A final as viewers see it: the text and its times, without the word timings and latency figures. */
 export type CaptionFinal = {

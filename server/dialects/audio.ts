@@ -12,7 +12,7 @@
  * Deepgram stream sent without `encoding` is read (Deepgram detects containers by itself).
  */
 import { KolError } from '../../engine/errors.js';
-import type { Encoding } from './protocol.js';
+import type { PcmEncoding } from '../../engine/audio/format.js';
 
 /** What the client sends, in each vendor's terms mapped to one set of names. */
 export type WireEncoding = 'linear16' | 'linear32' | 'float32' | 'mulaw' | 'alaw';
@@ -20,7 +20,7 @@ export type WireEncoding = 'linear16' | 'linear32' | 'float32' | 'mulaw' | 'alaw
 const WIRE_SAMPLE_BYTES: Record<WireEncoding, number> = { linear16: 2, linear32: 4, float32: 4, mulaw: 1, alaw: 1 };
 
 /** The session encoding each wire encoding is converted to. */
-export function sessionEncodingFor(wire: WireEncoding): Encoding {
+export function sessionEncodingFor(wire: WireEncoding): PcmEncoding {
   return wire === 'linear32' || wire === 'float32' ? 'pcm_f32le' : 'pcm_s16le';
 }
 
@@ -40,7 +40,7 @@ export class WireAudio {
     this.frameBytes = WIRE_SAMPLE_BYTES[encoding] * channels;
   }
 
-  get sessionEncoding(): Encoding {
+  get sessionEncoding(): PcmEncoding {
     return sessionEncodingFor(this.encoding);
   }
 

@@ -68,14 +68,6 @@ export function intParam(params: URLSearchParams, name: string): number | null {
   return Math.round(value);
 }
 
-export const MIN_ENDPOINT_MS = 100;
-export const MAX_ENDPOINT_MS = 5000;
-
-/** A vendor's silence duration → our endpoint_ms range (100–5000 ms). */
-export function clampEndpoint(ms: number): number {
-  return Math.min(MAX_ENDPOINT_MS, Math.max(MIN_ENDPOINT_MS, Math.round(ms)));
-}
-
 /** A word without the punctuation around it (inner marks such as the gershayim of צה"ל stay). */
 export function bareWord(word: string): string {
   return word.replace(/^[\p{P}\p{S}]+|[\p{P}\p{S}]+$/gu, '');

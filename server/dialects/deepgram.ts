@@ -9,7 +9,7 @@
 import { createHash } from 'node:crypto';
 import { KolError, quoted, toKolError } from '../../engine/errors.js';
 import type { TranscriptWord } from '../../engine/whisper/types.js';
-import { applyConfig, type SessionConfig } from './protocol.js';
+import { applyConfig, clampEndpoint, MAX_PROMPT_CHARS, type SessionConfig } from './protocol.js';
 import type { SessionEvent, SpeechFinal } from '../session.js';
 import type { Connection } from '../transport/connection.js';
 import type { SessionHost, WsRoute } from '../transport/gateway.js';
@@ -18,7 +18,6 @@ import { MAX_HEADER_BYTES, sessionEncodingFor, sniffContainer, WireAudio, type W
 import {
   bareWord,
   boolParam,
-  clampEndpoint,
   intParam,
   languageFrom,
   meanConfidence,
@@ -27,6 +26,7 @@ import {
   round3,
   type ModelInfo,
 } from './common.js';
+import { SAMPLE_RATE } from '../../engine/audio/format.js';
 
 export const DEEPGRAM_PATH = '/v1/listen';
 
@@ -84,13 +84,13 @@ export function parseDeepgramQuery(params: URLSearchParams, base: SessionConfig)
     punctuate: boolParam(params, 'punctuate', false) || boolParam(params, 'smart_format', false),
   };
   const config = applyConfig(base, {
-    sample_rate: intParam(params, 'sample_rate') ?? (g711 ? 8000 : 16000),
+    sample_rate: intParam(params, 'sample_rate') ?? (g711 ? 8000 : SAMPLE_RATE),
     encoding: sessionEncodingFor(encoding ?? 'linear16'),
     channels: options.channels,
     language: languageFrom(params.get('language'), base.language),
     partials: options.interimResults,
     endpoint_ms: endpointMs,
-    ...(terms.length > 0 ? { prompt: terms.join(', ').slice(0, 1000) } : {}),
+    ...(terms.length > 0 ? { prompt: terms.join(', ').slice(0, MAX_PROMPT_CHARS) } : {}),
   });
   return { config, options };
 }
@@ -151,7 +151,7 @@ class DeepgramConnection extends DialectConnection {
   private readonly created = new Date().toISOString();
   private closing = false;
   private wireBytes = 0;
-  private sessionBytesPerSecond = 32000;
+  private sessionBytesPerSecond = SAMPLE_RATE * 2;
 
   // UtteranceEnd bookkeeping (stream seconds).
   private lastWordEnd: number | null = null;

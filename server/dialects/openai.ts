@@ -11,13 +11,14 @@
  * `.completed` / `.failed`, and `error`. README.md beside this file maps the semantics.
  */
 import { KolError, quoted, toKolError, type ErrorCode } from '../../engine/errors.js';
-import { applyConfig, type SessionConfig } from './protocol.js';
+import { applyConfig, clampEndpoint, MAX_PROMPT_CHARS, type SessionConfig } from './protocol.js';
+import { MAX_INPUT_RATE, MIN_INPUT_RATE } from '../../engine/audio/resample.js';
 import type { SessionEvent, SpeechFinal } from '../session.js';
 import type { Connection } from '../transport/connection.js';
 import type { SessionHost, WsRoute } from '../transport/gateway.js';
 import { DialectConnection } from './base.js';
 import { WireAudio, type WireEncoding } from './audio.js';
-import { clampEndpoint, languageFrom, modelInfo, parseJson, randomId, round3 } from './common.js';
+import { languageFrom, modelInfo, parseJson, randomId, round3 } from './common.js';
 
 export const OPENAI_REALTIME_PATH = '/v1/realtime';
 
@@ -124,8 +125,8 @@ function gaFormat(format: unknown): AudioFormat {
   switch (format.type) {
     case 'audio/pcm': {
       const rate = format.rate ?? 24000;
-      if (typeof rate !== 'number' || !Number.isInteger(rate) || rate < 8000 || rate > 192000) {
-        throw paramError('unsupported_sample_rate', `The audio/pcm rate must be a whole number of Hz from 8000 to 192000 (OpenAI uses 24000), not ${JSON.stringify(rate)}.`, `${param}.rate`);
+      if (typeof rate !== 'number' || !Number.isInteger(rate) || rate < MIN_INPUT_RATE || rate > MAX_INPUT_RATE) {
+        throw paramError('unsupported_sample_rate', `The audio/pcm rate must be a whole number of Hz from ${MIN_INPUT_RATE} to ${MAX_INPUT_RATE} (OpenAI uses 24000), not ${JSON.stringify(rate)}.`, `${param}.rate`);
       }
       return { type: 'audio/pcm', rate };
     }
@@ -179,7 +180,7 @@ export function realtimeSessionConfig(state: RealtimeSessionState, base: Session
     encoding: 'pcm_s16le',
     channels: 1,
     language: languageFrom(state.transcription.language, base.language),
-    prompt: state.transcription.prompt.slice(0, 1000),
+    prompt: state.transcription.prompt.slice(0, MAX_PROMPT_CHARS),
     endpoint_ms: td?.type === 'server_vad' ? clampEndpoint(td.silence_duration_ms) : base.endpoint_ms,
     // Deltas are cut from each final (OpenAI's order puts them after the commit): partials would be unused work.
     partials: false,

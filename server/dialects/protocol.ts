@@ -4,18 +4,17 @@
  * PROTOCOL.md documents the same for people; keep the two in step.
  */
 import { z } from 'zod';
+import { bytesPerSample, PCM_ENCODINGS, type PcmEncoding } from '../../engine/audio/format.js';
+import { MAX_INPUT_RATE, MIN_INPUT_RATE } from '../../engine/audio/resample.js';
 import { KolError, quoted, type ErrorCode } from '../../engine/errors.js';
 import type { SegmentEndReason } from '../../engine/vad/segmenter.js';
 import { parseJson } from './common.js';
 
 // ── session configuration (query parameters and/or a first `config` message)
 
-export const ENCODINGS = ['pcm_s16le', 'pcm_f32le'] as const;
-export type Encoding = (typeof ENCODINGS)[number];
-
 export interface SessionConfig {
   sample_rate: number;
-  encoding: Encoding;
+  encoding: PcmEncoding;
   channels: number;
   language: string;
   partials: boolean;
@@ -26,18 +25,30 @@ export interface SessionConfig {
   room: string | null;
 }
 
-export const MIN_SAMPLE_RATE = 8000;
-export const MAX_SAMPLE_RATE = 192_000;
+// Limits, declared once: the server's configuration and the dialects' vendor mappings use these.
+
+/** Silence (ms) that can end a segment: endpoint_ms, the server's endpointMs, vendors' silence settings. */
+export const MIN_ENDPOINT_MS = 100;
+export const MAX_ENDPOINT_MS = 5000;
+/** Caption room names, as they appear in URLs and Redis keys. */
+export const ROOM_NAME = /^[\w.-]{1,64}$/;
+/** Characters of prompt a session may carry; dialects cut vendors' vocabularies to it. */
+export const MAX_PROMPT_CHARS = 1000;
+
+/** A vendor's silence duration → our endpoint_ms range. */
+export function clampEndpoint(ms: number): number {
+  return Math.min(MAX_ENDPOINT_MS, Math.max(MIN_ENDPOINT_MS, Math.round(ms)));
+}
 
 const configFields = {
-  sample_rate: z.number().int().min(MIN_SAMPLE_RATE).max(MAX_SAMPLE_RATE),
-  encoding: z.enum(ENCODINGS),
+  sample_rate: z.number().int().min(MIN_INPUT_RATE).max(MAX_INPUT_RATE),
+  encoding: z.enum(PCM_ENCODINGS),
   channels: z.number().int().min(1).max(8),
   language: z.string().regex(/^([a-z]{2,3}|auto|haw|yue)$/, 'a language code such as "he" or "en", or "auto"'),
   partials: z.boolean(),
-  endpoint_ms: z.number().int().min(100).max(5000),
-  prompt: z.string().max(1000),
-  room: z.string().regex(/^[\w.-]{1,64}$/, 'letters, digits, ".", "_" or "-", at most 64').nullable(),
+  endpoint_ms: z.number().int().min(MIN_ENDPOINT_MS).max(MAX_ENDPOINT_MS),
+  prompt: z.string().max(MAX_PROMPT_CHARS),
+  room: z.string().regex(ROOM_NAME, 'letters, digits, ".", "_" or "-", at most 64').nullable(),
 };
 
 const configUpdate = z.object(configFields).partial().strict();
@@ -186,11 +197,10 @@ export function errorMessage(err: KolError, fatal = false, segmentId?: number): 
 }
 
 export function readyHint(config: SessionConfig): string {
-  const bytes = config.encoding === 'pcm_s16le' ? 2 : 4;
-  return `Send ${config.encoding} audio at ${config.sample_rate} Hz, ${config.channels} channel(s) (${bytes} bytes per sample) as binary frames, or {"type":"audio","data":"<base64>"} text frames; then {"type":"eof"}.`;
+  return `Send ${config.encoding} audio at ${config.sample_rate} Hz, ${config.channels} channel(s) (${bytesPerSample(config.encoding)} bytes per sample) as binary frames, or {"type":"audio","data":"<base64>"} text frames; then {"type":"eof"}.`;
 }
 
 /** Bytes of client audio per second of sound, for pacing. */
 export function bytesPerSecond(config: SessionConfig): number {
-  return config.sample_rate * config.channels * (config.encoding === 'pcm_s16le' ? 2 : 4);
+  return config.sample_rate * config.channels * bytesPerSample(config.encoding);
 }

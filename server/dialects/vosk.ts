@@ -10,7 +10,7 @@
  * asynchronously here) are queued and become the reply to the next frame.
  */
 import { KolError, toKolError } from '../../engine/errors.js';
-import { applyConfig, type SessionConfig } from './protocol.js';
+import { applyConfig, MAX_PROMPT_CHARS, type SessionConfig } from './protocol.js';
 import type { SessionEvent, SpeechFinal } from '../session.js';
 import type { WsRoute } from '../transport/gateway.js';
 import { DialectConnection } from './base.js';
@@ -102,7 +102,7 @@ class VoskConnection extends DialectConnection {
       const c = config as Record<string, unknown>;
       const update: Record<string, unknown> = {};
       if (c.sample_rate !== undefined) update.sample_rate = typeof c.sample_rate === 'number' ? Math.round(c.sample_rate) : Math.round(Number(c.sample_rate));
-      if (Array.isArray(c.phrase_list)) update.prompt = c.phrase_list.filter((p) => typeof p === 'string').join(', ').slice(0, 1000);
+      if (Array.isArray(c.phrase_list)) update.prompt = c.phrase_list.filter((p) => typeof p === 'string').join(', ').slice(0, MAX_PROMPT_CHARS);
       if (typeof c.language === 'string') update.language = languageFrom(c.language, this.session!.effectiveConfig.language);
       if (c.words !== undefined) this.options.words = Boolean(c.words);
       if (c.max_alternatives !== undefined) this.options.maxAlternatives = Number(c.max_alternatives) || 0;

@@ -21,6 +21,7 @@ import { errorEvent, Session, type SessionEvent } from '../session.js';
 import { authenticate, chooseSubprotocol, originAllowed, type Caller } from './access.js';
 import { CLOSE_CODES, Connection } from './connection.js';
 import { Heartbeat, heartbeatIntervalMs } from './heartbeat.js';
+import { SAMPLE_RATE } from '../../engine/audio/format.js';
 
 /** What a route may ask of the server: sessions, and where to log and count. */
 export interface SessionHost {
@@ -137,7 +138,7 @@ export class Gateway implements SessionHost {
 
   defaultSessionConfig(): SessionConfig {
     return {
-      sample_rate: 16000,
+      sample_rate: SAMPLE_RATE,
       encoding: 'pcm_s16le',
       channels: 1,
       language: this.config.language,

@@ -4,6 +4,7 @@
  */
 import fs from 'node:fs';
 import libsamplerate from '@alexanderolsen/libsamplerate-js';
+import { floatsToS16le, s16ToFloat } from '../../engine/audio/format.js';
 import { streamAudio } from '../../clients/cli/stream-client.js';
 import { wordErrorRate } from '../../engine/wer.js';
 import type { RunningServer } from '../../server/app.js';
@@ -43,13 +44,11 @@ export async function loadClip(options: { padSeconds?: number; sampleRate?: numb
 
 async function resampleS16(pcm: Buffer, from: number, to: number): Promise<Buffer> {
   const input = new Float32Array(pcm.length / 2);
-  for (let i = 0; i < input.length; i++) input[i] = pcm.readInt16LE(i * 2) / 32768;
+  for (let i = 0; i < input.length; i++) input[i] = s16ToFloat(pcm.readInt16LE(i * 2));
   const converter = await libsamplerate.create(1, from, to, { converterType: libsamplerate.ConverterType.SRC_SINC_BEST_QUALITY });
   const output = converter.simple(input);
   converter.destroy();
-  const out = Buffer.alloc(output.length * 2);
-  for (let i = 0; i < output.length; i++) out.writeInt16LE(Math.max(-32768, Math.min(32767, Math.round(output[i] * 32768))), i * 2);
-  return out;
+  return Buffer.from(floatsToS16le(output));
 }
 
 /** The same audio through the native /v1/stream, at the same pace: the final text. */

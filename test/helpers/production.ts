@@ -9,6 +9,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
 import WebSocket from 'ws';
+import { floatsToS16le } from '../../engine/audio/format.js';
 import { decodeAudioFile } from '../../engine/audio/wav.js';
 import { REPO_ROOT } from '../../engine/paths.js';
 import type { ServerMessage } from '../../server/dialects/protocol.js';
@@ -88,9 +89,7 @@ export class RecordingClient {
 }
 
 export function toS16(pcm: Float32Array): Uint8Array {
-  const out = new Int16Array(pcm.length);
-  for (let i = 0; i < pcm.length; i++) out[i] = Math.max(-32768, Math.min(32767, Math.round(pcm[i] * 32767)));
-  return new Uint8Array(out.buffer);
+  return floatsToS16le(pcm);
 }
 
 export function heClip(name: string): Clip {

@@ -1,4 +1,4 @@
-import type { Logger } from '../../engine/log.js';
+import { createLogger, type Logger } from '../../engine/log.js';
 import { startServer, type RunningServer } from '../../server/app.js';
 import { DEFAULT_CONFIG, type ServerConfig } from '../../server/config.js';
 import { REAL_MODEL } from '../../corpus/assets.js';
@@ -36,6 +36,6 @@ export async function startTestServer(overrides: Partial<ServerConfig> = {}, log
       capacity: UNLIMITED_CAPACITY,
       ...overrides,
     },
-    logger,
+    logger ?? createLogger(process.env.KOL_LOG_LEVEL ?? 'silent'),
   );
 }
