@@ -28,7 +28,6 @@ interface StreamFlags {
   prompt?: string;
 }
 
-const BYTES_PER_SECOND = SAMPLE_RATE * 2;
 
 export function register(program: Command): void {
   program

@@ -8,7 +8,7 @@ import { z } from 'zod';
 import { KolError } from '../engine/errors.js';
 import { DEFAULT_TUNING } from '../engine/stream.js';
 import { DEFAULT_SEGMENTER_OPTIONS } from '../engine/vad/segmenter.js';
-import { MAX_ENDPOINT_MS, MIN_ENDPOINT_MS } from './dialects/protocol.js';
+import { MAX_ENDPOINT_MS, MIN_ENDPOINT_MS } from './session-config.js';
 
 const csv = (value: string) => value.split(',').map((s) => s.trim()).filter(Boolean);
 

@@ -9,7 +9,7 @@ import type { Logger } from '../engine/log.js';
 import type { Scheduler } from '../engine/scheduler.js';
 import { SpeechStream, type SpeechEvent, type StreamTuning } from '../engine/stream.js';
 import type { SileroVad } from '../engine/vad/silero.js';
-import { applyConfig, type SessionConfig } from './dialects/protocol.js';
+import { applyConfig, type SessionConfig } from './session-config.js';
 
 export interface SessionDeps {
   id: string;

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { floatToInt16, StreamResampler } from './resampler.js';
 import { clockTime, toPlainText, toWebVtt, Transcript, vttTimestamp } from './transcript.js';
-import { ROOM_NAME as SERVER_ROOM_NAME } from '../../server/dialects/protocol.js';
+import { ROOM_NAME as SERVER_ROOM_NAME } from '../../server/session-config.js';
 import { pageUrl, ROOM_NAME, socketUrl } from './urls.js';
 
 function sine(rate: number, hz: number, seconds: number): Float32Array {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { applyConfig, ROOM_NAME, type SessionConfig } from '../dialects/protocol.js';
+import { applyConfig, ROOM_NAME, type SessionConfig } from '../session-config.js';
 import type { SessionEvent } from '../session.js';
 import { MemoryRooms, sessionRoomTap, type CaptionMessage } from './rooms.js';
 

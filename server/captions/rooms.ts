@@ -11,7 +11,7 @@
  * for the count. Methods that such an implementation must do remotely return nothing the caller
  * waits for: the snapshot of a room reaches a viewer through its listener, like everything else.
  */
-import { ROOM_NAME } from '../dialects/protocol.js';
+import { ROOM_NAME } from '../session-config.js';
 import type { SessionEvent } from '../session.js';
 
 /** A final as viewers see it: the text and its times, without the word timings and latency figures. */

@@ -6,7 +6,8 @@
  * Viewers are Connections like sessions: the gateway's heartbeat and send buffer cover them.
  */
 import { KolError } from '../../engine/errors.js';
-import { errorMessage, ROOM_NAME } from '../dialects/protocol.js';
+import { errorMessage } from '../dialects/protocol.js';
+import { ROOM_NAME } from '../session-config.js';
 import { CLOSE_CODES, type Connection } from '../transport/connection.js';
 import type { SessionHost, WsRoute } from '../transport/gateway.js';
 import type { CaptionRooms } from './rooms.js';

@@ -10,7 +10,7 @@ import { KolError, toKolError } from '../../engine/errors.js';
 import { errorEvent, type Session, type SessionEvent } from '../session.js';
 import { closeCodeFor, type Connection } from '../transport/connection.js';
 import type { SessionHost } from '../transport/gateway.js';
-import { bytesPerSecond, type SessionConfig } from './protocol.js';
+import { bytesPerSecond, type SessionConfig } from '../session-config.js';
 
 /**
  * How an error reply ends things: `no`, the session lives on; `soon`, the connection closes once the

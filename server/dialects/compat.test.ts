@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { isKolError } from '../../engine/errors.js';
-import type { SessionConfig } from './protocol.js';
+import type { SessionConfig } from '../session-config.js';
 import { alawToLinear, sniffContainer, ulawToLinear, WireAudio } from './audio.js';
 import { parseDeepgramQuery } from './deepgram.js';
 import { applyRealtimeUpdate, defaultRealtimeState, realtimeSessionConfig } from './openai.js';

@@ -9,7 +9,7 @@
 import { createHash } from 'node:crypto';
 import { KolError, quoted, toKolError } from '../../engine/errors.js';
 import type { TranscriptWord } from '../../engine/whisper/types.js';
-import { applyConfig, clampEndpoint, MAX_PROMPT_CHARS, type SessionConfig } from './protocol.js';
+import { applyConfig, clampEndpoint, MAX_PROMPT_CHARS, type SessionConfig } from '../session-config.js';
 import type { SessionEvent, SpeechFinal } from '../session.js';
 import type { Connection } from '../transport/connection.js';
 import type { SessionHost, WsRoute } from '../transport/gateway.js';

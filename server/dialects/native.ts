@@ -7,7 +7,8 @@ import type { KolError } from '../../engine/errors.js';
 import type { SessionEvent } from '../session.js';
 import type { WsRoute } from '../transport/gateway.js';
 import { DialectConnection } from './base.js';
-import { applyConfig, configFromQuery, errorMessage, parseClientMessage, readyHint, type ServerMessage, type SessionConfig } from './protocol.js';
+import { errorMessage, parseClientMessage, readyHint, type ServerMessage } from './protocol.js';
+import { applyConfig, configFromQuery, type SessionConfig } from '../session-config.js';
 
 export const NATIVE_PATH = '/v1/stream';
 

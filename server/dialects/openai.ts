@@ -11,7 +11,7 @@
  * `.completed` / `.failed`, and `error`. README.md beside this file maps the semantics.
  */
 import { KolError, quoted, toKolError, type ErrorCode } from '../../engine/errors.js';
-import { applyConfig, clampEndpoint, MAX_PROMPT_CHARS, type SessionConfig } from './protocol.js';
+import { applyConfig, clampEndpoint, MAX_PROMPT_CHARS, type SessionConfig } from '../session-config.js';
 import { MAX_INPUT_RATE, MIN_INPUT_RATE } from '../../engine/audio/resample.js';
 import type { SessionEvent, SpeechFinal } from '../session.js';
 import type { Connection } from '../transport/connection.js';

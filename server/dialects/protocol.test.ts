@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
 import { isKolError } from '../../engine/errors.js';
-import { applyConfig, parseClientMessage, type SessionConfig } from './protocol.js';
+import { parseClientMessage } from './protocol.js';
+import { applyConfig, type SessionConfig } from '../session-config.js';
 
 const BASE: SessionConfig = { sample_rate: 16000, encoding: 'pcm_s16le', channels: 1, language: 'he', partials: true, endpoint_ms: 500, prompt: '', room: null };
 const FIELDS = new Set(Object.keys(BASE));

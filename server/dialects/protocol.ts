@@ -4,96 +4,11 @@
  * PROTOCOL.md documents the same for people; keep the two in step.
  */
 import { z } from 'zod';
-import { bytesPerSample, PCM_ENCODINGS, type PcmEncoding } from '../../engine/audio/format.js';
-import { MAX_INPUT_RATE, MIN_INPUT_RATE } from '../../engine/audio/resample.js';
+import { bytesPerSample } from '../../engine/audio/format.js';
 import { KolError, quoted, type ErrorCode } from '../../engine/errors.js';
 import type { SegmentEndReason } from '../../engine/vad/segmenter.js';
 import { parseJson } from './common.js';
-
-// ── session configuration (query parameters and/or a first `config` message)
-
-export interface SessionConfig {
-  sample_rate: number;
-  encoding: PcmEncoding;
-  channels: number;
-  language: string;
-  partials: boolean;
-  /** Silence (ms) that ends a segment. */
-  endpoint_ms: number;
-  prompt: string;
-  /** Caption room this session publishes its transcript to, if any. */
-  room: string | null;
-}
-
-// Limits, declared once: the server's configuration and the dialects' vendor mappings use these.
-
-/** Silence (ms) that can end a segment: endpoint_ms, the server's endpointMs, vendors' silence settings. */
-export const MIN_ENDPOINT_MS = 100;
-export const MAX_ENDPOINT_MS = 5000;
-/** Caption room names, as they appear in URLs and Redis keys. */
-export const ROOM_NAME = /^[\w.-]{1,64}$/;
-/** Characters of prompt a session may carry; dialects cut vendors' vocabularies to it. */
-export const MAX_PROMPT_CHARS = 1000;
-
-/** A vendor's silence duration → our endpoint_ms range. */
-export function clampEndpoint(ms: number): number {
-  return Math.min(MAX_ENDPOINT_MS, Math.max(MIN_ENDPOINT_MS, Math.round(ms)));
-}
-
-const configFields = {
-  sample_rate: z.number().int().min(MIN_INPUT_RATE).max(MAX_INPUT_RATE),
-  encoding: z.enum(PCM_ENCODINGS),
-  channels: z.number().int().min(1).max(8),
-  language: z.string().regex(/^([a-z]{2,3}|auto|haw|yue)$/, 'a language code such as "he" or "en", or "auto"'),
-  partials: z.boolean(),
-  endpoint_ms: z.number().int().min(MIN_ENDPOINT_MS).max(MAX_ENDPOINT_MS),
-  prompt: z.string().max(MAX_PROMPT_CHARS),
-  room: z.string().regex(ROOM_NAME, 'letters, digits, ".", "_" or "-", at most 64').nullable(),
-};
-
-const configUpdate = z.object(configFields).partial().strict();
-export type ConfigUpdate = z.infer<typeof configUpdate>;
-
-/** Which error code a bad value of a field gets: the rate and encoding have codes of their own. */
-const FIELD_ERROR: Partial<Record<keyof SessionConfig, ErrorCode>> = {
-  sample_rate: 'unsupported_sample_rate',
-  encoding: 'unsupported_encoding',
-};
-
-/** Applies an update (from a message or query string) to a configuration; throws a KolError naming every bad field. */
-export function applyConfig(base: SessionConfig, update: unknown): SessionConfig {
-  const parsed = configUpdate.safeParse(update);
-  if (!parsed.success) throw configError(parsed.error);
-  const next = { ...base };
-  for (const [key, value] of Object.entries(parsed.data)) {
-    if (value !== undefined) (next as Record<string, unknown>)[key] = value;
-  }
-  return next;
-}
-
-/** Query parameters are strings: convert the known ones to their types before validation. */
-export function configFromQuery(params: URLSearchParams): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
-  for (const key of Object.keys(configFields)) {
-    const raw = params.get(key);
-    if (raw === null) continue;
-    if (key === 'sample_rate' || key === 'channels' || key === 'endpoint_ms') out[key] = raw.trim() === '' ? NaN : Number(raw);
-    else if (key === 'partials') out[key] = raw === 'true' || raw === '1' ? true : raw === 'false' || raw === '0' ? false : raw;
-    else out[key] = raw;
-  }
-  return out;
-}
-
-function configError(error: z.ZodError): KolError {
-  const problems = error.issues.map((issue) => {
-    const field = String(issue.path[0] ?? '');
-    if (issue.code === 'unrecognized_keys') return `unknown field(s) ${issue.keys.map((k) => `"${k}"`).join(', ')}`;
-    return `"${field}": ${issue.message}`;
-  });
-  const firstField = String(error.issues[0]?.path[0] ?? '') as keyof SessionConfig;
-  const code = FIELD_ERROR[firstField] ?? 'invalid_config';
-  return new KolError(code, `Invalid session configuration: ${problems.join('; ')}.`);
-}
+import type { SessionConfig } from '../session-config.js';
 
 // ── client → server (text frames; binary frames are raw PCM in the session's encoding)
 
@@ -198,9 +113,4 @@ export function errorMessage(err: KolError, fatal = false, segmentId?: number): 
 
 export function readyHint(config: SessionConfig): string {
   return `Send ${config.encoding} audio at ${config.sample_rate} Hz, ${config.channels} channel(s) (${bytesPerSample(config.encoding)} bytes per sample) as binary frames, or {"type":"audio","data":"<base64>"} text frames; then {"type":"eof"}.`;
-}
-
-/** Bytes of client audio per second of sound, for pacing. */
-export function bytesPerSecond(config: SessionConfig): number {
-  return config.sample_rate * config.channels * bytesPerSample(config.encoding);
 }

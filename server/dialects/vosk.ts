@@ -10,7 +10,7 @@
  * asynchronously here) are queued and become the reply to the next frame.
  */
 import { KolError, toKolError } from '../../engine/errors.js';
-import { applyConfig, MAX_PROMPT_CHARS, type SessionConfig } from './protocol.js';
+import { applyConfig, MAX_PROMPT_CHARS, type SessionConfig } from '../session-config.js';
 import type { SessionEvent, SpeechFinal } from '../session.js';
 import type { WsRoute } from '../transport/gateway.js';
 import { DialectConnection } from './base.js';

@@ -16,7 +16,7 @@ import type { StreamTuning } from '../../engine/stream.js';
 import type { SileroVad } from '../../engine/vad/silero.js';
 import { atCapacityError, RETRY_AFTER_SECONDS } from '../capacity.js';
 import { maskKey, type ServerConfig } from '../config.js';
-import type { SessionConfig } from '../dialects/protocol.js';
+import type { SessionConfig } from '../session-config.js';
 import { errorEvent, Session, type SessionEvent } from '../session.js';
 import { authenticate, chooseSubprotocol, originAllowed, type Caller } from './access.js';
 import { CLOSE_CODES, Connection } from './connection.js';
