@@ -41,22 +41,58 @@ export interface RealtimeSessionState {
 
 type Json = Record<string, unknown>;
 
-/** The server events this dialect sends (OpenAI's names); each message carries its `type` and an `event_id`. */
-type RealtimeServerEventType =
-  | 'session.created'
-  | 'session.updated'
-  | 'transcription_session.created'
-  | 'transcription_session.updated'
-  | 'input_audio_buffer.speech_started'
-  | 'input_audio_buffer.speech_stopped'
-  | 'input_audio_buffer.committed'
-  | 'input_audio_buffer.cleared'
-  | 'conversation.item.input_audio_transcription.delta'
-  | 'conversation.item.input_audio_transcription.completed'
-  | 'conversation.item.input_audio_transcription.failed'
-  | 'error';
+/** OpenAI's error object, with our stable code in `code`. */
+interface RealtimeError {
+  type: 'server_error' | 'invalid_request_error';
+  code: ErrorCode;
+  message: string;
+  param: string | null;
+  /** The client event that caused it, when one did. */
+  event_id?: string | null;
+}
 
-type RealtimeServerEvent = { type: RealtimeServerEventType; event_id: string } & Json;
+type RealtimeTranscriptionWire = { model: string; language: string; prompt: string };
+
+/** The session as OpenAI describes it: the beta transcription session's flat fields, or the GA shape. */
+type RealtimeSessionWire =
+  | {
+      id: string;
+      object: 'realtime.transcription_session';
+      modalities: ['text'];
+      input_audio_format: 'pcm16' | 'g711_ulaw' | 'g711_alaw';
+      input_audio_transcription: RealtimeTranscriptionWire;
+      turn_detection: TurnDetection;
+      input_audio_noise_reduction: unknown;
+      include: string[] | null;
+    }
+  | {
+      type: 'transcription';
+      object: 'realtime.transcription_session';
+      id: string;
+      audio: { input: { format: AudioFormat; transcription: RealtimeTranscriptionWire; noise_reduction: unknown; turn_detection: TurnDetection } };
+      include: string[] | null;
+    };
+
+/** The fields of each server event this dialect sends, by OpenAI's event name. */
+interface RealtimeServerEventFields {
+  'session.created': { session: RealtimeSessionWire };
+  'session.updated': { session: RealtimeSessionWire };
+  'transcription_session.created': { session: RealtimeSessionWire };
+  'transcription_session.updated': { session: RealtimeSessionWire };
+  'input_audio_buffer.speech_started': { audio_start_ms: number; item_id: string };
+  'input_audio_buffer.speech_stopped': { audio_end_ms: number; item_id: string };
+  'input_audio_buffer.committed': { previous_item_id: string | null; item_id: string };
+  'input_audio_buffer.cleared': Record<string, never>;
+  'conversation.item.input_audio_transcription.delta': { item_id: string; content_index: 0; delta: string };
+  'conversation.item.input_audio_transcription.completed': { item_id: string; content_index: 0; transcript: string; usage: { type: 'duration'; seconds: number } };
+  'conversation.item.input_audio_transcription.failed': { item_id: string; content_index: 0; error: RealtimeError };
+  error: { error: RealtimeError };
+}
+
+type RealtimeServerEventType = keyof RealtimeServerEventFields;
+
+/** One server event as sent: its literal `type`, an `event_id`, and that event's fields. */
+type RealtimeServerEvent<T extends RealtimeServerEventType = RealtimeServerEventType> = { type: T; event_id: string } & RealtimeServerEventFields[T];
 
 /** A KolError that also names the offending field, for OpenAI's `error.param`. */
 function paramError(code: ErrorCode, message: string, param: string): KolError {
@@ -494,7 +530,7 @@ class RealtimeConnection extends DialectConnection {
     });
   }
 
-  private renderSession(beta = this.beta): Json {
+  private renderSession(beta = this.beta): RealtimeSessionWire {
     const s = this.state;
     const config = this.session?.effectiveConfig ?? this.base;
     const transcription = { model: s.transcription.model, language: s.transcription.language ?? config.language, prompt: s.transcription.prompt };
@@ -520,16 +556,16 @@ class RealtimeConnection extends DialectConnection {
     };
   }
 
-  private event(type: RealtimeServerEventType, body: Json): RealtimeServerEvent {
-    return { type, event_id: randomId('event_'), ...body };
+  private event<T extends RealtimeServerEventType>(type: T, fields: RealtimeServerEventFields[T]): RealtimeServerEvent<T> {
+    return { type, event_id: randomId('event_'), ...fields };
   }
 
-  private emit(type: RealtimeServerEventType, body: Json): void {
-    this.connection.send(this.event(type, body));
+  private emit<T extends RealtimeServerEventType>(type: T, fields: RealtimeServerEventFields[T]): void {
+    this.connection.send(this.event(type, fields));
   }
 
   /** OpenAI's error event, with our stable code in `error.code`. */
-  protected renderError(error: KolError, _fatal: boolean, clientEventId: string | null = null): RealtimeServerEvent {
+  protected renderError(error: KolError, _fatal: boolean, clientEventId: string | null = null): RealtimeServerEvent<'error'> {
     const param = (error as KolError & { param?: string }).param ?? null;
     return this.event('error', {
       error: { type: error.status >= 500 ? 'server_error' : 'invalid_request_error', code: error.code, message: error.message, param, event_id: clientEventId },
