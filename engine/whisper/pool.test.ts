@@ -15,7 +15,7 @@ import { haveAssets } from '../../test/helpers/assets.js';
 import { recordBaseline } from '../../test/helpers/baselines.js';
 import { engine } from '../../test/helpers/engine.js';
 import { testWorkerSetup } from '../../test/helpers/server.js';
-import { createLocalWorkers } from './local-workers.js';
+import { createLocalWorkers, defaultThreads } from './local-workers.js';
 import { audioCtxFor } from './client.js';
 import { WorkerPool } from './pool.js';
 import { LocalWorker } from './worker.js';
@@ -25,7 +25,8 @@ const HEBREW_LETTER = /[\u05D0-\u05EA]/g;
 
 /** A pool of one fresh worker, so that every request lands on it (for tests of what a worker remembers). */
 async function singleWorkerPool(t: TestContext, idPrefix: string): Promise<WorkerPool> {
-  const pool = new WorkerPool(createLocalWorkers({ binary: (await engine()).binary, model: REAL_MODEL, count: 1, threads: 1, idPrefix }), { requestTimeoutMs: 30_000 });
+  // Every core for the lone worker, as `threads: 0` gives it: these tests decode one request at a time.
+  const pool = new WorkerPool(createLocalWorkers({ binary: (await engine()).binary, model: REAL_MODEL, count: 1, threads: defaultThreads(), idPrefix }), { requestTimeoutMs: 30_000 });
   t.after(() => pool.close());
   await pool.start();
   return pool;
