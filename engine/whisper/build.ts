@@ -178,10 +178,17 @@ export interface EngineBuild {
   dir: string;
 }
 
+/** The whisper.cpp tree pinned by package-lock.json: the copy inside the nodejs-whisper package. */
 export function pinnedSourceDir(): string {
-  const require = createRequire(import.meta.url);
-  const pkg = require.resolve('nodejs-whisper/package.json');
-  return path.join(path.dirname(pkg), 'cpp', 'whisper.cpp');
+  return path.join(path.dirname(pinnedPackageJson()), 'cpp', 'whisper.cpp');
+}
+
+function pinnedPackageJson(): string {
+  return createRequire(import.meta.url).resolve('nodejs-whisper/package.json');
+}
+
+function pinnedPackageVersion(): string {
+  return (JSON.parse(fs.readFileSync(pinnedPackageJson(), 'utf8')) as { version: string }).version;
 }
 
 /** Reads the version from the tree's CMakeLists.txt (`project("whisper.cpp" VERSION x.y.z)`). */
@@ -237,8 +244,10 @@ export function engineBuildDir(options: BuildOptions = {}): { dir: string; versi
   const version = sourceVersion(sourceDir);
   const cuda = options.cuda ?? hasNvcc();
   const flags = cmakeFlags(cuda, options.cudaArchitectures ?? defaultCudaArchitectures());
-  // A non-pinned tree may carry local changes under the same version: its path joins the key.
-  const key = createHash('sha256').update(JSON.stringify({ flags, sourceDir, arch: os.arch(), patches: SOURCE_PATCHES })).digest('hex').slice(0, 10);
+  // The pinned tree is the same in every clone (its npm package's version says which): a fresh clone
+  // reuses the build. Another tree may carry local changes under the same version: its path joins the key.
+  const source = sourceDir === path.resolve(pinnedSourceDir()) ? `nodejs-whisper@${pinnedPackageVersion()}` : sourceDir;
+  const key = createHash('sha256').update(JSON.stringify({ flags, source, arch: os.arch(), patches: SOURCE_PATCHES })).digest('hex').slice(0, 10);
   const dir = path.join(cacheDir(), 'engine', `whisper.cpp-${version}-${cuda ? 'cuda' : 'cpu'}-${key}`);
   return { dir, version, cuda, flags, sourceDir };
 }
