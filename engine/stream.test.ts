@@ -124,6 +124,35 @@ describe('SpeechStream over a fake pool', () => {
     scheduler.close();
   });
 
+  test('a final started in a pause is cancelled when speech resumes, and is the final when the pause ends the segment', async (t) => {
+    const chosen = clips('he').filter((c) => c.name === 'Corona4_0007' || c.name === 'Hashlama117_0009');
+    if (!haveAssets(t, ...chosen.map((c) => c.wav))) return;
+    // Two short sentences 0.3 s apart: pauses inside and between them outlast the tail pad (finals
+    // start on the idle workers) but not the endpoint (speech resumes), until the last one does.
+    const joined = await joinClips(chosen, [0.3]);
+    const pool = new FakePool(2, covering);
+    const finals: FakeJob[] = [];
+    // Answers come a while after they start: the stream reads the audio much faster than that, so
+    // speech resumes while a speculative final is still on the pool.
+    pool.on('started', (job: FakeJob) => {
+      if (job.options.beamSize !== 1) finals.push(job);
+      setTimeout(() => job.finish(), 300);
+    });
+    const scheduler = new Scheduler(pool);
+    const stream = await SpeechStream.create({ ...SETTINGS, partials: false }, { sessionId: 's', vad, scheduler });
+    const events: SpeechEvent[] = [];
+    stream.on('event', (e) => events.push(e));
+    stream.pushPcm(new Uint8Array(joined.pcm16.buffer));
+    await stream.end();
+    const emitted = events.filter((e): e is Extract<SpeechEvent, { type: 'final' }> => e.type === 'final');
+    const cancelled = finals.filter((j) => j.aborted);
+    t.diagnostic(`${emitted.length} finals; ${finals.length} decodes started, ${cancelled.length} cancelled when speech resumed`);
+    assert.ok(emitted.length >= 2 && emitted.every((f) => f.text !== ''), 'each sentence got its final');
+    assert.ok(cancelled.length >= 1, 'a final started in a pause was cancelled when speech resumed');
+    assert.equal(finals.length - cancelled.length, emitted.length, 'each final decoded once: the speculation that reached the endpoint is the final, not decoded again');
+    scheduler.close();
+  });
+
   test('a final that lost speech under a prompt is decoded again without it, and says so', async (t) => {
     if (!haveAssets(t, ...TWO_SENTENCES().map((c) => c.wav))) return;
     // With a prompt, the "model" stops after half a second of speech: the skip a prompt can cause.
