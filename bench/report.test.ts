@@ -24,6 +24,12 @@ function result(system: string, concurrency: number, p50: number, wer: number): 
   };
 }
 
+test('parseArgs: an unknown argument is refused with the usage, not run for tens of minutes', () => {
+  assert.throws(() => parseArgs(['--quik']), /unknown argument "--quik"[\s\S]*kol bench \[--quick\]/);
+  assert.throws(() => parseArgs(['--streams', '1', 'extra']), /unknown argument "extra"/);
+  assert.doesNotThrow(() => parseArgs(['--quick', '--streams', '1,4', '--skip', 'peers', '--gpu']));
+});
+
 test('parseArgs: quick defaults and explicit options', () => {
   const quick = parseArgs(['--quick']);
   assert.deepEqual(quick.concurrency, [1, 4]);

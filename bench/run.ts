@@ -73,7 +73,22 @@ export interface BenchReport {
 
 const P95_LIMIT_MS = 2000;
 
+/** The flags `kol bench` takes: those with a value, then switches. */
+const VALUE_FLAGS = ['streams', 'workers', 'threads', 'model', 'clips', 'skip', 'out', 'render'];
+const SWITCHES = ['quick', 'gpu'];
+
+export const USAGE = `kol bench [--quick] [--gpu] [--streams 1,2,4] [--workers N] [--threads N] [--model PATH] [--clips N]
+          [--skip kol,continuous,asimov,sweeps,offline,naive,peers,capacity] [--out DIR] [--render RAW.json]
+A full run takes tens of minutes on 2 cores; --quick about a quarter of that. See bench/README.md.
+`;
+
+/** Throws on a flag it does not know, so that a typo does not start a run of tens of minutes. */
 export function parseArgs(argv: string[]): BenchOptions {
+  for (let i = 0; i < argv.length; i++) {
+    const name = argv[i].replace(/^--/, '');
+    if (VALUE_FLAGS.includes(name)) i++;
+    else if (!SWITCHES.includes(name)) throw new Error(`kol bench: unknown argument ${JSON.stringify(argv[i])}.\n${USAGE}`);
+  }
   const value = (name: string) => {
     const at = argv.indexOf(`--${name}`);
     return at >= 0 ? argv[at + 1] : undefined;
@@ -518,7 +533,18 @@ export function writeReport(r: BenchReport, out: string): string {
 }
 
 export async function main(argv: string[]): Promise<void> {
-  const options = parseArgs(argv);
+  if (argv.includes('--help') || argv.includes('-h')) {
+    process.stdout.write(USAGE);
+    return;
+  }
+  let options: BenchOptions;
+  try {
+    options = parseArgs(argv);
+  } catch (err) {
+    process.stderr.write(`${(err as Error).message}`);
+    process.exitCode = 2;
+    return;
+  }
   const render = argv.indexOf('--render');
   if (render >= 0) {
     // Re-render the report and plots of an earlier run from its raw JSON (no measuring).
@@ -535,5 +561,5 @@ export async function main(argv: string[]): Promise<void> {
 
 if (import.meta.url === `file://${process.argv[1]}`) {
   await main(process.argv.slice(2));
-  process.exit(0);
+  process.exit(process.exitCode ?? 0);
 }

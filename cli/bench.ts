@@ -11,6 +11,6 @@ export function register(program: Command): void {
     .action(async (args: string[]) => {
       const { main } = await import('../bench/run.js');
       await main(args);
-      process.exit(0);
+      process.exit(process.exitCode ?? 0);
     });
 }
