@@ -8,6 +8,7 @@ import { floatToInt16, StreamResampler } from './resampler.js';
 import { clockTime, toPlainText, toWebVtt, Transcript, vttTimestamp } from './transcript.js';
 import { ROOM_NAME as SERVER_ROOM_NAME } from '../../server/session-config.js';
 import { pageUrl, ROOM_NAME, socketUrl } from './urls.js';
+import { concatAudio } from '../../test/helpers/signals.js';
 
 function sine(rate: number, hz: number, seconds: number): Float32Array {
   const out = new Float32Array(Math.round(rate * seconds));
@@ -20,13 +21,7 @@ function resampleInBlocks(resampler: StreamResampler, input: Float32Array, block
   const parts: Float32Array[] = [];
   for (let i = 0; i < input.length; i += block) parts.push(resampler.process(input.subarray(i, i + block)));
   parts.push(resampler.flush());
-  const out = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
-  let offset = 0;
-  for (const p of parts) {
-    out.set(p, offset);
-    offset += p.length;
-  }
-  return out;
+  return concatAudio(...parts);
 }
 
 /** Level (dB relative to a full-scale sine) of the middle of a signal, away from the edges. */

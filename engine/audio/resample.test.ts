@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { isKolError } from '../errors.js';
 import { createResampler, type Resampler } from './resample.js';
+import { concatAudio } from '../../test/helpers/signals.js';
 
 function sine(hz: number, rate: number, seconds: number, amplitude = 0.5): Float32Array {
   const out = new Float32Array(Math.round(rate * seconds));
@@ -34,13 +35,7 @@ function resampleChunked(resampler: Resampler, input: Float32Array): Float32Arra
     offset += size;
   }
   parts.push(resampler.flush());
-  const out = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
+  return concatAudio(...parts);
 }
 
 describe('createResampler', () => {
