@@ -77,7 +77,7 @@ const P95_LIMIT_MS = 2000;
 const VALUE_FLAGS = ['streams', 'workers', 'threads', 'model', 'clips', 'skip', 'out', 'render'];
 const SWITCHES = ['quick', 'gpu'];
 
-export const USAGE = `kol bench [--quick] [--gpu] [--streams 1,2,4] [--workers N] [--threads N] [--model PATH] [--clips N]
+const USAGE = `kol bench [--quick] [--gpu] [--streams 1,2,4] [--workers N] [--threads N] [--model PATH] [--clips N]
           [--skip kol,continuous,asimov,sweeps,offline,naive,peers,capacity] [--out DIR] [--render RAW.json]
 A full run takes tens of minutes on 2 cores; --quick about a quarter of that. See bench/README.md.
 `;
