@@ -10,7 +10,7 @@
  *   … --no-partials --final-beam-size 1                     finals only, greedy (a small CPU machine)
  *
  * The server runs with KOL_MODEL (default: the shared base model), 2 workers, 1 thread each, CPU.
- * bench/soak.test.ts runs a shortened soak in CI (60 s unless KOL_SOAK_SECONDS says more).
+ * bench/soak.test.ts runs a shortened soak in CI (40 s unless KOL_SOAK_SECONDS says more).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';

@@ -97,6 +97,34 @@ describe('Scheduler policy (fake pool)', () => {
     }
   });
 
+  test('a final that waits only for a partial to be preempted, beside a running final, is decoded in full', async () => {
+    // One speaker on two workers: segment 1's final runs, a partial of segment 2 holds the other
+    // worker, then segment 2 ends. Its final waits for no final, so it meets no load.
+    const pool = new FakePool(2);
+    const scheduler = new Scheduler(pool);
+    const first = scheduler.submitFinal('a', audio(1), FINAL);
+    const partial = scheduler.submitPartial('a', audio(8), partialOptions('he'));
+    assert.deepEqual(pool.labels(), ['1', '8']);
+    const second = scheduler.submitFinal('a', audio(2), FINAL);
+    assert.equal(await partial, null, 'the partial gave its worker to the final');
+    await tick();
+    assert.deepEqual(pool.labels(), ['1', '2']);
+    pool.finish('2');
+    pool.finish('1');
+    assert.equal((await first).decoding.degraded, false);
+    assert.equal((await second).decoding.degraded, false, 'no final held it up');
+    // Two finals already hold both workers: a third does wait for a final, and is degraded.
+    const c = scheduler.submitFinal('a', audio(3), FINAL);
+    const d = scheduler.submitFinal('b', audio(4), FINAL);
+    const e = scheduler.submitFinal('c', audio(5), FINAL);
+    pool.finish('3');
+    await tick();
+    pool.finish('4');
+    pool.finish('5');
+    assert.deepEqual([(await c).decoding.degraded, (await d).decoding.degraded, (await e).decoding.degraded], [false, false, true]);
+    scheduler.close();
+  });
+
   test('a cancelled final still winding down (a speculation) does not degrade the one that replaces it', async () => {
     const pool = new FakePool(2);
     const scheduler = new Scheduler(pool, pool, { sharedCores: true });

@@ -4,8 +4,8 @@
  * at most one pending partial: a newer one replaces it. When a final waits and every worker is busy,
  * the oldest running partial is cancelled to free its worker — partials never delay a final.
  *
- * Degrade, don't fall behind: a final that meets load — it waited for other finals, other finals wait
- * behind it, or (shared cores) another final is running — is decoded with the cheaper `degraded`
+ * Degrade, don't fall behind: a final that meets load — it had to wait for other finals (finals held
+ * every worker), other finals wait behind it, or (shared cores) another final is running — is decoded with the cheaper `degraded`
  * settings instead of late. Full accuracy returns by itself once the queue drains. Each final says
  * how it was decoded.
  *
@@ -73,8 +73,10 @@ interface Pending {
   first: boolean;
   /** A first partial whose segment has ended: it goes before finals (see cancelPartials). */
   owed: boolean;
-  /** Finals: when submitted, no worker was free and finals held them. */
+  /** Finals: when submitted, finals running or waiting already filled every worker. */
   behindFinals: boolean;
+  /** Set while it runs: the pool whose worker it holds. */
+  pool?: SchedulablePool;
   enqueuedAt: number;
   controller: AbortController;
   resolve: (t: DecodedFinal | null) => void;
@@ -243,7 +245,7 @@ export class Scheduler extends EventEmitter<{ scheduled: [ScheduledRecord] }> {
 
   private pending(kind: JobKind, sessionId: string, pcm: Float32Array, options: TranscribeOptions, first: boolean, resolve: Pending['resolve'], reject: Pending['reject']): Pending {
     if (!this.turn.includes(sessionId)) this.turn.push(sessionId);
-    const behindFinals = kind === 'final' && this.finalPool.idleCount() === 0 && (this.hasRunningFinal() || this.hasQueuedFinals());
+    const behindFinals = kind === 'final' && this.finalsFillWorkers();
     return { kind, sessionId, pcm, options, first, owed: false, behindFinals, enqueuedAt: performance.now(), controller: new AbortController(), resolve, reject };
   }
 
@@ -276,6 +278,23 @@ export class Scheduler extends EventEmitter<{ scheduled: [ScheduledRecord] }> {
    */
   private underLoad(job: Pending): boolean {
     return job.behindFinals || this.hasQueuedFinals() || (this.sharedCores && this.hasRunningFinal());
+  }
+
+  /**
+   * Finals running or queued hold every worker of the final pool, so a new final would wait for a
+   * final. A worker held by a partial (preempted for a final) or by a cancelled job winding down is
+   * not held by a final: one speaker's final that waits only for those is decoded in full.
+   */
+  private finalsFillWorkers(): boolean {
+    let workers = this.finalPool.idleCount();
+    let finals = 0;
+    for (const job of this.running) {
+      if (job.pool !== this.finalPool) continue;
+      workers++;
+      if (job.kind === 'final' && !job.controller.signal.aborted) finals++;
+    }
+    for (const q of this.finals.values()) finals += q.length;
+    return finals >= workers;
   }
 
   private hasQueuedFinals(): boolean {
@@ -333,6 +352,7 @@ export class Scheduler extends EventEmitter<{ scheduled: [ScheduledRecord] }> {
   }
 
   private run(job: Pending, pool: SchedulablePool, degraded: boolean): void {
+    job.pool = pool;
     this.running.add(job);
     const waitMs = performance.now() - job.enqueuedAt;
     const decoding: Decoding = { beam: job.options.beamSize ?? 1, audioCtx: encoderFrames(job.pcm.length, job.options.audioCtx), degraded };

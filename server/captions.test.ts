@@ -2,6 +2,7 @@
  * Caption rooms over a real server: a session publishes to a room while plain `ws` clients watch
  * it at /v1/captions, as `wscat -c ws://host:8009/v1/captions?room=NAME` would.
  */
+// test-cores: 1 (one worker with one thread; scripts/test.js)
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import WebSocket from 'ws';

@@ -2,6 +2,7 @@
  * Caption rooms across two gateways through a real redis-server: a viewer connected to gateway B
  * sees what a publisher streams into gateway A, and a viewer joining B late gets the backlog.
  */
+// test-cores: 1 (one worker with one thread, shared by both gateways; scripts/test.js)
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { after, before, describe, test } from 'node:test';

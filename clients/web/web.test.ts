@@ -2,6 +2,7 @@
  * The browser clients in a real browser: Debian's Chromium driven by playwright-core, its fake
  * microphone playing shared Hebrew clips, against a real server with real whisper workers.
  */
+// test-cores: 1 (one real-time session on one one-thread worker (plus Chromium): measured 1.1 cores; scripts/test.js)
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';

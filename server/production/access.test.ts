@@ -3,6 +3,7 @@
  * ?token=), key scopes, the origin allow-list, session limits overall and per key, frame size, the
  * real-time pace limit, idle timeout, heartbeat, session length, and a client that never reads.
  */
+// test-cores: 1 (one worker with one thread, mostly waiting on timers: measured 0.25 cores; scripts/test.js)
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { after, before, describe, test } from 'node:test';

@@ -9,6 +9,7 @@
  *   - the HEALTHCHECK command against that server;
  *   - `docker compose config` (or docker-compose 1.x) on compose.gpu.yml, where a client exists.
  */
+// test-cores: 1 (one worker with one thread; scripts/test.js)
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';

@@ -4,6 +4,7 @@
  * followed by `closed` and close 1001, and the process exits 0 with its whisper-servers gone. A second
  * SIGTERM exits at once. The info-level log of the run must hold no transcript text.
  */
+// test-cores: 1 (one kol serve at a time, mostly one session: measured 1.0 cores; scripts/test.js)
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { describe, test } from 'node:test';

@@ -7,6 +7,7 @@
  *
  * Seeded: KOL_FUZZ_SEED=<n> replays a run (the seed is printed).
  */
+// test-cores: 1 (one good session at real-time pace; the fuzz frames never reach a worker: measured 1.1 cores; scripts/test.js)
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import net from 'node:net';

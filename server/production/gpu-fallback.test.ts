@@ -4,6 +4,7 @@
  * and the "CUDA build fails" path with FAKE `nvidia-smi` and `nvcc` scripts on the PATH, so that the
  * real whisper.cpp CUDA configure runs and really fails.
  */
+// test-cores: 1 (one worker with one thread at a time; scripts/test.js)
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';

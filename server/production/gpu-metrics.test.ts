@@ -5,6 +5,7 @@
  * idle GPU, `[N/A]` fields as MIG and some consumer cards print them). Then the same figures through
  * the metrics registry, with the sample's process ids replaced by this server's real worker pids.
  */
+// test-cores: 1 (recorded nvidia-smi output; its workers decode nothing; scripts/test.js)
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { after, before, describe, test } from 'node:test';

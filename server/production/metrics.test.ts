@@ -3,6 +3,7 @@
  * (sessions, audio seconds, segments, partials, finals, latency, queue wait, inference, worker busy
  * time, errors by code counted once), and two servers in one process keep separate registries.
  */
+// test-cores: 1 (one session at real-time pace on each of two servers in turn: measured 1.3 cores; scripts/test.js)
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { after, before, describe, test } from 'node:test';

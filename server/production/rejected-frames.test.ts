@@ -3,6 +3,7 @@
  * bytes is not audio, so the configuration stays open after it; a config with a field the protocol
  * does not know — `__proto__` included — is refused like any other; audio after eof is answered once.
  */
+// test-cores: 1 (one worker with one thread; scripts/test.js)
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { after, before, describe, test } from 'node:test';

@@ -5,6 +5,7 @@
  * inside `kol worker` mid-final is survived (kol worker restarts it, the gateway retries); killing
  * `kol worker` itself takes its whisper-server with it.
  */
+// test-cores: 1 (one remote worker with one thread: measured 0.7 cores; scripts/test.js)
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { streamAudio } from '../../clients/cli/stream-client.js';

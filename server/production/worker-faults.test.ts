@@ -4,6 +4,7 @@
  * Every utterance must still get its final (the pool retries the request), the session carries on
  * without an error, and the recovery time is measured and printed.
  */
+// test-cores: 1 (a 2x-pace stream whose faults leave workers idle for seconds (timeouts, restarts): measured 0.8 cores; scripts/test.js)
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { after, before, describe, test, type TestContext } from 'node:test';

@@ -32,7 +32,10 @@ function fileFor(setup: WorkerSetup, pcm: Float32Array, options: TranscribeOptio
 /** Records a transcript just decoded, for later test files of this run. */
 export function recordBaseline(setup: WorkerSetup, pcm: Float32Array, options: TranscribeOptions, text: string): void {
   const file = fileFor(setup, pcm, options);
-  if (file) fs.writeFileSync(file, text);
+  if (!file) return;
+  // Written whole, then renamed: a test file running beside this one never reads half of it.
+  fs.writeFileSync(`${file}.${process.pid}`, text);
+  fs.renameSync(`${file}.${process.pid}`, file);
 }
 
 /** The recorded transcript when this run has one, else `decode()`'s (then recorded). */
