@@ -2,7 +2,6 @@
  * The Deepgram-compatible endpoint driven by Deepgram's own SDK (@deepgram/sdk, pinned), pointed at
  * this server with `baseUrl` and nothing else changed: a real Hebrew clip, real workers, real model.
  */
-// test-cores: 1 (one session at a time, one final and one partial worker: measured 1.3 cores; scripts/test.js)
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { after, before, describe, test } from 'node:test';

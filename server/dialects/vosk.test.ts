@@ -3,7 +3,6 @@
  * protocol (alphacep/vosk-server websocket/test.py): a config message, then each audio chunk followed
  * by waiting for exactly one reply, then `{"eof" : 1}` and its reply, then the server closes.
  */
-// test-cores: 1 (one session at a time, one final and one partial worker: measured 1.4 cores; scripts/test.js)
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { after, before, describe, test } from 'node:test';
