@@ -3,7 +3,6 @@
  * (OpenAIRealtimeWS, pinned), with its base URL set to this server: a real Hebrew clip at OpenAI's
  * 24 kHz, real workers, real model.
  */
-// test-cores: 1 (one session at a time at twice real time, one final and one partial worker: measured 1.1 cores; scripts/test.js)
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import net from 'node:net';

@@ -94,11 +94,9 @@ export { waitUntil as until } from './production.js';
  * requests (partials, other finals), and because whether the previous final is ready in time to be the
  * next prompt depends on timing. With a fresh server per run, partials on a worker of their own, and
  * no previous-final prompt, five runs in a row gave the same text. Each side of a comparison gets one.
- * Finals are never degraded here either, so a test file may share the machine (scripts/test.js).
  */
 export async function reproducibleServer(overrides: Partial<ServerConfig> = {}): Promise<RunningServer> {
-  // Every final in full: which finals load degrades depends on timing.
-  const server = await startTestServer({ workers: 1, partialModel: REAL_MODEL, partialWorkers: 1, degradeFinals: false, ...overrides });
+  const server = await startTestServer({ workers: 1, partialModel: REAL_MODEL, partialWorkers: 1, ...overrides });
   server.runtime.tuning.promptWithPreviousFinal = false;
   return server;
 }
