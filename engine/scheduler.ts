@@ -5,8 +5,8 @@
  * the oldest running partial is cancelled to free its worker — partials never delay a final.
  *
  * Degrade, don't fall behind: a final that meets load — it had to wait for other finals (finals held
- * every worker), other finals wait behind it, or (shared cores) another final is running — is decoded with the cheaper `degraded`
- * settings instead of late. Full accuracy returns by itself once the queue drains. Each final says
+ * every worker), other finals wait behind it, or (shared cores) another final is running — is decoded
+ * with the cheaper `degraded` settings instead of late. Full accuracy returns by itself once the queue drains. Each final says
  * how it was decoded.
  *
  * Partials: a segment's first partial goes before repeat partials of other segments, so every
@@ -75,8 +75,6 @@ interface Pending {
   owed: boolean;
   /** Finals: when submitted, finals running or waiting already filled every worker. */
   behindFinals: boolean;
-  /** Set while it runs: the pool whose worker it holds. */
-  pool?: SchedulablePool;
   enqueuedAt: number;
   controller: AbortController;
   resolve: (t: DecodedFinal | null) => void;
@@ -289,7 +287,8 @@ export class Scheduler extends EventEmitter<{ scheduled: [ScheduledRecord] }> {
     let workers = this.finalPool.idleCount();
     let finals = 0;
     for (const job of this.running) {
-      if (job.pool !== this.finalPool) continue;
+      // Finals run on the final pool; partials too, unless they have workers of their own.
+      if (job.kind === 'partial' && this.partialPool !== this.finalPool) continue;
       workers++;
       if (job.kind === 'final' && !job.controller.signal.aborted) finals++;
     }
@@ -352,7 +351,6 @@ export class Scheduler extends EventEmitter<{ scheduled: [ScheduledRecord] }> {
   }
 
   private run(job: Pending, pool: SchedulablePool, degraded: boolean): void {
-    job.pool = pool;
     this.running.add(job);
     const waitMs = performance.now() - job.enqueuedAt;
     const decoding: Decoding = { beam: job.options.beamSize ?? 1, audioCtx: encoderFrames(job.pcm.length, job.options.audioCtx), degraded };
