@@ -159,7 +159,7 @@ export class LocalWorker extends EventEmitter<{ down: [reason: string] }> implem
       if (await checkHealth(this.baseUrl, 500)) {
         if (exited !== null || this.child !== child) break;
         this._state = 'ready';
-        this.logger.info({ pid: child.pid, port: this.port, model: o.model }, 'whisper-server worker ready');
+        this.logger.info({ serverPid: child.pid, port: this.port, model: o.model }, 'whisper-server worker ready');
         return;
       }
       await new Promise((resolve) => setTimeout(resolve, 50));

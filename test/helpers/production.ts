@@ -180,28 +180,45 @@ export class KolProcess {
     return this.child.pid ?? 0;
   }
 
-  /** Parsed JSON log records (lines that are not JSON are skipped). */
+  /**
+   * Parsed JSON log records (lines that are not JSON are skipped). A record that repeats a key throws:
+   * every JSON reader keeps only one of the two values (pino's own `pid` was once overwritten that way).
+   */
   records(): Array<Record<string, unknown>> {
     return this.lines.flatMap((line) => {
+      let record: Record<string, unknown>;
       try {
-        return [JSON.parse(line) as Record<string, unknown>];
+        record = JSON.parse(line) as Record<string, unknown>;
       } catch {
         return [];
       }
+      const keys = topLevelKeys(line);
+      const repeated = keys.filter((key, i) => keys.indexOf(key) !== i);
+      if (repeated.length > 0) throw new Error(`log line repeats ${repeated.join(', ')}: ${line}`);
+      return [record];
     });
   }
 
-  /** Waits for a log record whose msg is `msg`; rejects when the process exits first. */
+  /**
+   * Waits for a log record whose msg is `msg`; rejects when the process exits first. On failure the
+   * process is killed: a test that fails while starting one has no `finally` to stop it yet, and a child
+   * left running keeps the whole test file from ever ending.
+   */
   async waitForLog(msg: string, timeoutMs = 120_000): Promise<Record<string, unknown>> {
     let exited = false;
     void this.exited.then(() => (exited = true));
     const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const found = this.records().find((r) => r.msg === msg);
-      if (found) return found;
-      if (exited) throw new Error(`kol exited before logging "${msg}":\n${this.lines.slice(-15).join('\n')}`);
-      if (Date.now() > deadline) throw new Error(`no "${msg}" log line within ${timeoutMs} ms:\n${this.lines.slice(-15).join('\n')}`);
-      await sleep(50);
+    try {
+      for (;;) {
+        const found = this.records().find((r) => r.msg === msg);
+        if (found) return found;
+        if (exited) throw new Error(`kol exited before logging "${msg}":\n${this.lines.slice(-15).join('\n')}`);
+        if (Date.now() > deadline) throw new Error(`no "${msg}" log line within ${timeoutMs} ms:\n${this.lines.slice(-15).join('\n')}`);
+        await sleep(50);
+      }
+    } catch (error) {
+      this.kill();
+      throw error;
     }
   }
 
@@ -215,4 +232,21 @@ export function cleanEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
   for (const [key, value] of Object.entries(process.env)) if (!key.startsWith('KOL_') || key === 'KOL_ASSETS' || key === 'KOL_CACHE_DIR') env[key] = value;
   return { ...env, KOL_LOG_LEVEL: 'info', ...extra };
+}
+
+/** The keys of a JSON object's top level, in order and with repeats, which JSON.parse hides. */
+function topLevelKeys(json: string): string[] {
+  const keys: string[] = [];
+  let depth = 0;
+  for (let i = 0; i < json.length; i++) {
+    const c = json[i];
+    if (c === '"') {
+      let end = i + 1;
+      while (json[end] !== '"') end += json[end] === '\\' ? 2 : 1;
+      if (depth === 1 && /^\s*:/.test(json.slice(end + 1, end + 8))) keys.push(json.slice(i + 1, end));
+      i = end;
+    } else if (c === '{' || c === '[') depth++;
+    else if (c === '}' || c === ']') depth--;
+  }
+  return keys;
 }
