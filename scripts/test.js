@@ -13,7 +13,8 @@
 // were written for. KOL_TEST_CORES overrides the core count (KOL_TEST_CORES=1: one file at a time).
 //
 // A file that runs alone prints as it goes; files that share the machine print whole, one after the
-// other, when each ends. A table of every file's time and outcome closes the run.
+// other, when each ends. A table of every file's time and outcome closes the run. A file still running
+// after KOL_TEST_FILE_TIMEOUT_S (600) is stopped with every process it started, and fails.
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -55,6 +56,8 @@ if (files.length === 0) {
 }
 
 const cores = Number(process.env.KOL_TEST_CORES) || os.availableParallelism();
+// The longest file takes about 4.5 minutes on 2 cores; one still running after 10 has hung.
+const fileTimeoutS = Number(process.env.KOL_TEST_FILE_TIMEOUT_S) || 600;
 // Files that share the machine first, the long ones (real model) before the unit tests, which fill
 // the gaps at the end; then the files that need the machine, in order: engine/whisper/pool.test.ts
 // decodes the offline baselines that server/stream.test.ts reads.
@@ -79,17 +82,33 @@ const baselines = fs.mkdtempSync(path.join(os.tmpdir(), 'kol-test-baselines-'));
 const started = performance.now();
 const results = [];
 let free = cores;
-let running = 0;
+/** The test files' processes now running; each leads a process group of its own (see runFile). */
+const running = new Set();
+// Being in groups of their own, the files do not see a Ctrl-C or a SIGTERM sent to this runner: pass it on.
+for (const signal of ['SIGINT', 'SIGTERM']) {
+  process.on(signal, () => {
+    for (const child of running) process.kill(-child.pid, 'SIGKILL');
+    process.exit(130);
+  });
+}
 
 /** Runs one file; resolves with its outcome once it ends. `alone`: nothing else runs, so print as it goes. */
 function runFile(job, alone) {
   return new Promise((resolve) => {
     const at = performance.now();
     if (!alone) console.log(`… ${job.file} (beside others; printed when it ends)`);
+    // A group of its own, so that a file that hangs is stopped with every process it started.
     const child = spawn(process.execPath, ['--import', 'tsx', '--test', '--test-reporter=spec', job.file], {
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { ...process.env, KOL_TEST_BASELINES: baselines },
+      detached: true,
     });
+    running.add(child);
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      process.kill(-child.pid, 'SIGKILL');
+    }, fileTimeoutS * 1000);
     let output = '';
     const take = (stream, sink) =>
       stream.on('data', (chunk) => {
@@ -99,10 +118,14 @@ function runFile(job, alone) {
     take(child.stdout, process.stdout);
     take(child.stderr, process.stderr);
     child.on('close', (code) => {
+      clearTimeout(timer);
+      running.delete(child);
       const seconds = (performance.now() - at) / 1000;
+      if (timedOut) output += `\n✖ ${job.file} was stopped after ${fileTimeoutS} s (KOL_TEST_FILE_TIMEOUT_S): a test or a process it started never ended\n`;
+      if (alone && timedOut) process.stderr.write(output.slice(output.lastIndexOf('\n✖')));
       if (!alone) process.stdout.write(`\n── ${job.file} (${seconds.toFixed(1)} s)\n${output}`);
       const count = (name) => Number(new RegExp(`^ℹ ${name} (\\d+)$`, 'm').exec(output)?.[1] ?? 0);
-      resolve({ ...job, seconds, ok: code === 0, tests: count('tests'), pass: count('pass'), fail: count('fail'), skipped: count('skipped') });
+      resolve({ ...job, seconds, ok: code === 0 && !timedOut, tests: count('tests'), pass: count('pass'), fail: count('fail'), skipped: count('skipped') });
     });
   });
 }
@@ -112,17 +135,15 @@ await new Promise((done) => {
     // In order: a file waits until its cores are free, and nothing overtakes it.
     while (queue.length > 0 && queue[0].cores <= free) {
       const job = queue.shift();
-      const alone = running === 0 && job.cores >= cores;
+      const alone = running.size === 0 && job.cores >= cores;
       free -= job.cores;
-      running++;
       runFile(job, alone).then((result) => {
         results.push(result);
         free += job.cores;
-        running--;
         next();
       });
     }
-    if (queue.length === 0 && running === 0) done();
+    if (queue.length === 0 && running.size === 0) done();
   };
   next();
 });
