@@ -36,6 +36,10 @@ function findTests(dir) {
   });
 }
 
+const cores = Number(process.env.KOL_TEST_CORES) || os.availableParallelism();
+// The longest file takes about 4.5 minutes on 2 cores; one still running after 10 has hung.
+const fileTimeoutS = Number(process.env.KOL_TEST_FILE_TIMEOUT_S) || 600;
+
 /** The cores a test file needs (see the header), and whether it runs the real model (it takes seconds, not milliseconds). */
 function describeFile(file) {
   const text = fs.readFileSync(file, 'utf8');
@@ -55,9 +59,6 @@ if (files.length === 0) {
   process.exit(1);
 }
 
-const cores = Number(process.env.KOL_TEST_CORES) || os.availableParallelism();
-// The longest file takes about 4.5 minutes on 2 cores; one still running after 10 has hung.
-const fileTimeoutS = Number(process.env.KOL_TEST_FILE_TIMEOUT_S) || 600;
 // Files that share the machine first, the long ones (real model) before the unit tests, which fill
 // the gaps at the end; then the files that need the machine, in order: engine/whisper/pool.test.ts
 // decodes the offline baselines that server/stream.test.ts reads.
@@ -87,9 +88,18 @@ const running = new Set();
 // Being in groups of their own, the files do not see a Ctrl-C or a SIGTERM sent to this runner: pass it on.
 for (const signal of ['SIGINT', 'SIGTERM']) {
   process.on(signal, () => {
-    for (const child of running) process.kill(-child.pid, 'SIGKILL');
-    process.exit(130);
+    for (const child of running) stopGroup(child);
+    process.exit(128 + os.constants.signals[signal]);
   });
+}
+
+/** Kills a test file's process and every process it started (its group); it may be ending already. */
+function stopGroup(child) {
+  try {
+    process.kill(-child.pid, 'SIGKILL');
+  } catch {
+    // the group has ended
+  }
 }
 
 /** Runs one file; resolves with its outcome once it ends. `alone`: nothing else runs, so print as it goes. */
@@ -107,7 +117,7 @@ function runFile(job, alone) {
     let timedOut = false;
     const timer = setTimeout(() => {
       timedOut = true;
-      process.kill(-child.pid, 'SIGKILL');
+      stopGroup(child);
     }, fileTimeoutS * 1000);
     let output = '';
     const take = (stream, sink) =>
@@ -121,8 +131,9 @@ function runFile(job, alone) {
       clearTimeout(timer);
       running.delete(child);
       const seconds = (performance.now() - at) / 1000;
-      if (timedOut) output += `\n✖ ${job.file} was stopped after ${fileTimeoutS} s (KOL_TEST_FILE_TIMEOUT_S): a test or a process it started never ended\n`;
-      if (alone && timedOut) process.stderr.write(output.slice(output.lastIndexOf('\n✖')));
+      const stopped = timedOut ? `\n✖ ${job.file} was stopped after ${fileTimeoutS} s (KOL_TEST_FILE_TIMEOUT_S): a test or a process it started never ended\n` : '';
+      output += stopped;
+      if (alone) process.stderr.write(stopped);
       if (!alone) process.stdout.write(`\n── ${job.file} (${seconds.toFixed(1)} s)\n${output}`);
       const count = (name) => Number(new RegExp(`^ℹ ${name} (\\d+)$`, 'm').exec(output)?.[1] ?? 0);
       resolve({ ...job, seconds, ok: code === 0 && !timedOut, tests: count('tests'), pass: count('pass'), fail: count('fail'), skipped: count('skipped') });

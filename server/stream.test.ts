@@ -73,8 +73,7 @@ describe('streaming over /v1/stream with the real base model', () => {
   });
   after(() => Promise.all([server?.close(), fullAccuracy?.close()]));
 
-  const url = (query = '') => `${server.url}/v1/stream${query}`;
-  const fullAccuracyUrl = (query = '') => `${fullAccuracy.url}/v1/stream${query}`;
+  const url = (query = '', on: RunningServer = server) => `${on.url}/v1/stream${query}`;
 
   test('every Hebrew clip and jfk.wav at real-time pace: partials before long finals, finals in full within 0.04 WER of offline', async (t) => {
     if (!haveAssets(t, REAL_MODEL, ...heClips.map((c) => c.wav))) return;
@@ -88,7 +87,7 @@ describe('streaming over /v1/stream with the real base model', () => {
       const seconds = audio.length / 32_000;
       let talked!: () => void;
       const doneTalking = new Promise<void>((resolve) => (talked = resolve));
-      const session = streamAudio({ url: fullAccuracyUrl(clip === jfk ? '?language=en' : ''), audio, speed: 1, onChunkSent: (at) => at >= seconds && talked() });
+      const session = streamAudio({ url: url(clip === jfk ? '?language=en' : '', fullAccuracy), audio, speed: 1, onChunkSent: (at) => at >= seconds && talked() });
       sessions.push(session.then((result) => ({ clip, result })));
       await Promise.race([doneTalking, session]);
     }
@@ -125,7 +124,7 @@ describe('streaming over /v1/stream with the real base model', () => {
   test('continuous speech (clips joined with 0.15–0.35 s breaths) at real-time pace: no sentence lost, finals in full within 0.03 WER of offline, segments end at breaths', async (t) => {
     if (!haveAssets(t, REAL_MODEL, ...heClips.map((c) => c.wav))) return;
     const joined = await joinClips(heClips, CONTINUOUS_GAPS_S);
-    const result = await streamAudio({ url: fullAccuracyUrl(), audio: new Uint8Array(joined.pcm16.buffer), speed: 1 });
+    const result = await streamAudio({ url: url('', fullAccuracy), audio: new Uint8Array(joined.pcm16.buffer), speed: 1 });
     assert.equal(result.closeCode, 1000);
     const ids = result.finals.map((f) => f.segment_id);
     assert.deepEqual(ids, [...ids].sort((a, b) => a - b), 'finals arrive in segment order');

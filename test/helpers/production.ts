@@ -158,6 +158,9 @@ export function childPids(pid: number, named?: string): number[] {
 export class KolProcess {
   readonly child: ChildProcess;
   readonly lines: string[] = [];
+  /** records() so far: the JSON records of lines[0 .. linesRead). */
+  private readonly parsed: Array<Record<string, unknown>> = [];
+  private linesRead = 0;
   stdout = '';
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 
@@ -185,18 +188,21 @@ export class KolProcess {
    * every JSON reader keeps only one of the two values (pino's own `pid` was once overwritten that way).
    */
   records(): Array<Record<string, unknown>> {
-    return this.lines.flatMap((line) => {
+    // Each line is parsed once (waitForLog asks every 50 ms); a bad one stays unread and throws again.
+    for (; this.linesRead < this.lines.length; this.linesRead++) {
+      const line = this.lines[this.linesRead];
       let record: Record<string, unknown>;
       try {
         record = JSON.parse(line) as Record<string, unknown>;
       } catch {
-        return [];
+        continue;
       }
       const keys = topLevelKeys(line);
       const repeated = keys.filter((key, i) => keys.indexOf(key) !== i);
       if (repeated.length > 0) throw new Error(`log line repeats ${repeated.join(', ')}: ${line}`);
-      return [record];
-    });
+      this.parsed.push(record);
+    }
+    return [...this.parsed];
   }
 
   /**
